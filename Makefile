@@ -1,0 +1,120 @@
+# albatros: a lightweight, quasi-stateless CI for HashiCorp Nomad.
+# GNU make.  `make` builds bin/; `make check` installs what the tests need
+# (scripts/alba-deps) and runs every suite.  Quiet unless V=1.
+
+VERSION = 0.1.0
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+LIBEXECDIR ?= $(PREFIX)/libexec/albatros
+DESTDIR ?=
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARNINGS = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wformat=2 \
+	-Wvla -Wimplicit-fallthrough -Wcast-align -Wwrite-strings -Wundef \
+	-Wno-format-nonliteral
+ALBA_CPPFLAGS = -D_GNU_SOURCE -DALBA_VERSION='"$(VERSION)"' -Ilib
+ALBA_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SAN)
+# --as-needed: a binary records only the libraries it calls, so the ones
+# that do not speak HTTP never load libcurl (and its GnuTLS, Kerberos, LDAP).
+ALBA_LDFLAGS = -Wl,--as-needed $(LDFLAGS) $(SAN)
+LIBS = -lcurl -ljq -lcrypto
+
+# Build directories: check-asan builds into its own.
+O ?= .
+OBJ = $(O)/obj
+BIN = $(O)/bin
+
+CMDS = $(basename $(notdir $(wildcard cmd/*.c)))
+BINS = $(CMDS:%=$(BIN)/%)
+LIBSRC = $(wildcard lib/*.c)
+LIBOBJ = $(LIBSRC:lib/%.c=$(OBJ)/lib/%.o)
+LIBA = $(OBJ)/libalba.a
+UNIT = $(BIN)/alba-unit
+SCRIPTS = scripts/alba-serve
+MANS = $(wildcard man/*.[1-8])
+
+ifeq ($(V),1)
+Q =
+qecho = @:
+else
+Q = @
+qecho = @printf '  %-6s %s\n'
+endif
+
+all: $(BINS) $(UNIT)
+
+$(OBJ)/lib/%.o: lib/%.c lib/*.h | $(OBJ)/lib
+	$(qecho) CC $<
+	$(Q)$(CC) $(ALBA_CPPFLAGS) $(CPPFLAGS) $(ALBA_CFLAGS) -c -o $@ $<
+
+$(OBJ)/cmd/%.o: cmd/%.c lib/*.h | $(OBJ)/cmd
+	$(qecho) CC $<
+	$(Q)$(CC) $(ALBA_CPPFLAGS) $(CPPFLAGS) $(ALBA_CFLAGS) -c -o $@ $<
+
+$(OBJ)/test/%.o: test/%.c lib/*.h | $(OBJ)/test
+	$(qecho) CC $<
+	$(Q)$(CC) $(ALBA_CPPFLAGS) $(CPPFLAGS) $(ALBA_CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIBOBJ)
+	$(qecho) AR $@
+	$(Q)rm -f $@ && $(AR) rcs $@ $(LIBOBJ)
+
+$(BIN)/%: $(OBJ)/cmd/%.o $(LIBA) | $(BIN)
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALBA_LDFLAGS) -o $@ $< $(LIBA) $(LIBS)
+
+$(UNIT): $(OBJ)/test/alba-unit.o $(LIBA) | $(BIN)
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALBA_LDFLAGS) -o $@ $< $(LIBA) $(LIBS)
+
+$(OBJ)/lib $(OBJ)/cmd $(OBJ)/test $(BIN):
+	$(Q)mkdir -p $@
+
+# ---- tests
+
+# The one test command: everything CI runs.
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)ALBA_BIN=$(abspath $(BIN)) test/run
+
+deps:
+	$(Q)scripts/alba-deps
+
+check-asan: deps
+	$(Q)$(MAKE) --no-print-directory O=build-asan all \
+		SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all'
+	$(Q)ALBA_BIN=$(abspath build-asan/bin) \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=97 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=97 \
+		test/run
+
+check-valgrind: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)ALBA_BIN=$(abspath $(BIN)) ALBA_VALGRIND=1 test/run
+
+# ---- install
+
+install: all
+	$(Q)mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	$(Q)for f in $(BINS) $(SCRIPTS); do \
+		scripts/install-file 0755 "$$f" "$(DESTDIR)$(BINDIR)/$${f##*/}" || exit; \
+	done
+	$(Q)for f in $(MANS); do \
+		s=$${f##*.}; \
+		scripts/install-file 0644 "$$f" "$(DESTDIR)$(MANDIR)/man$$s/$${f##*/}" || exit; \
+	done
+
+uninstall:
+	$(Q)for f in $(CMDS) $(notdir $(SCRIPTS)); do rm -f "$(DESTDIR)$(BINDIR)/$$f"; done
+	$(Q)for f in $(notdir $(MANS)); do \
+		rm -f "$(DESTDIR)$(MANDIR)/man$${f##*.}/$$f"; done
+
+clean:
+	rm -rf obj bin build-asan
+
+.PHONY: all check deps check-asan check-valgrind install uninstall clean

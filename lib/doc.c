@@ -1,0 +1,146 @@
+/* ISC license. */
+/* doc.c: read and write the stage document; the error member. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "doc.h"
+#include "json.h"
+
+int
+alba_exit_for_status(int status)
+{
+	if (status >= 200 && status < 300)
+		return ALBA_OK;
+	if (status == 401 || status == 403 || status == 404)
+		return ALBA_NO;
+	if (status == 408 || status == 504)
+		return ALBA_TIMEOUT;
+	if (status == 502)
+		return ALBA_PERM;
+	if (status >= 500)
+		return ALBA_TEMP;
+	return ALBA_PERM;
+}
+
+jv
+alba_doc_parse(const char *buf, size_t len)
+{
+	jv doc;
+
+	if (len > 0x7fffffff)
+		return jv_invalid_with_msg(jv_string("document too large"));
+	doc = jv_parse_sized(buf, (int)len);
+	if (!jv_is_valid(doc)) {
+		jv msg = jv_invalid_get_msg(doc);
+		if (jv_get_kind(msg) != JV_KIND_STRING) {
+			jv_free(msg);
+			return jv_invalid_with_msg(jv_string("empty input"));
+		}
+		return jv_invalid_with_msg(jv_string_fmt("not valid JSON: %s",
+		    jv_string_value(msg)));
+	}
+	if (jv_get_kind(doc) != JV_KIND_OBJECT) {
+		jv_free(doc);
+		return jv_invalid_with_msg(jv_string("not a JSON object"));
+	}
+	return doc;
+}
+
+jv
+alba_doc_read(size_t max)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap);
+	jv doc;
+
+	if (buf == NULL)
+		alba_die(ALBA_TEMP, "out of memory");
+	for (;;) {
+		ssize_t r;
+		if (len == cap) {
+			if (cap > max)
+				break;
+			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			char *nb = realloc(buf, cap);
+			if (nb == NULL) {
+				free(buf);
+				alba_die(ALBA_TEMP, "out of memory");
+			}
+			buf = nb;
+		}
+		r = read(0, buf + len, cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			free(buf);
+			alba_die(ALBA_TEMP, "unable to read stdin: %s", strerror(errno));
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	if (len > max) {
+		free(buf);
+		alba_doc_fail(jv_object(), 413, "too_large",
+		    "the input document is over %zu bytes", max);
+	}
+	doc = alba_doc_parse(buf, len);
+	free(buf);
+	if (!jv_is_valid(doc)) {
+		jv msg = jv_invalid_get_msg(doc);
+		char text[256];
+		snprintf(text, sizeof text, "%s", jv_string_value(msg));
+		jv_free(msg);
+		alba_doc_fail(jv_object(), 400, "bad_document", "input document: %s", text);
+	}
+	return doc;
+}
+
+void
+alba_doc_write(jv doc)
+{
+	jv_dumpf(doc, stdout, 0);
+	putchar('\n');
+	if (fflush(stdout) == EOF || ferror(stdout))
+		alba_die(ALBA_TEMP, "unable to write stdout: %s", strerror(errno));
+}
+
+int
+alba_doc_has_error(jv doc)
+{
+	return jv_get_kind(doc) == JV_KIND_OBJECT &&
+	    jv_object_has(jv_copy(doc), jv_string("error"));
+}
+
+void
+alba_doc_pass(jv doc)
+{
+	jv st = alba_get(jv_copy(doc), "error.status");
+	int status = jv_get_kind(st) == JV_KIND_NUMBER ? (int)jv_number_value(st) : 500;
+
+	jv_free(st);
+	alba_doc_write(doc);
+	exit(alba_exit_for_status(status));
+}
+
+void
+alba_doc_fail(jv doc, int status, const char *code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	doc = jv_object_set(doc, jv_string("error"), JV_OBJECT(
+	    jv_string("status"), jv_number(status),
+	    jv_string("code"), jv_string(code),
+	    jv_string("message"), jv_string(msg)));
+	fprintf(stderr, "%s: %s: %s\n", alba_prog, status >= 400 ? "fatal" : "info", msg);
+	alba_doc_write(doc);
+	exit(alba_exit_for_status(status));
+}
