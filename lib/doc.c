@@ -40,8 +40,12 @@ alba_doc_parse(const char *buf, size_t len)
 			jv_free(msg);
 			return jv_invalid_with_msg(jv_string("empty input"));
 		}
-		return jv_invalid_with_msg(jv_string_fmt("not valid JSON: %s",
-		    jv_string_value(msg)));
+		/* jq 1.6 appends the whole input: keep the reason only. */
+		const char *m = jv_string_value(msg), *cut = strstr(m, " (while parsing");
+		jv out = jv_string_fmt("not valid JSON: %.*s",
+		    (int)(cut ? (size_t)(cut - m) : strlen(m)), m);
+		jv_free(msg);
+		return jv_invalid_with_msg(out);
 	}
 	if (jv_get_kind(doc) != JV_KIND_OBJECT) {
 		jv_free(doc);
