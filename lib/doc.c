@@ -19,7 +19,7 @@ alba_exit_for_status(int status)
 		return ALBA_NO;
 	if (status == 408 || status == 504)
 		return ALBA_TIMEOUT;
-	if (status == 502)
+	if (status == 501 || status == 502 || status == 505)
 		return ALBA_PERM;
 	if (status >= 500)
 		return ALBA_TEMP;

@@ -35,8 +35,8 @@ void alba_doc_pass(jv doc) ALBA_NORETURN;
 void alba_doc_fail(jv doc, int status, const char *code, const char *fmt, ...)
     ALBA_PRINTF(4, 5) ALBA_NORETURN;
 /* The exit code a response status stands for: 2xx 0; 401, 403, 404 1
- * (a definite no); 408 and 504 99; 503 and other 5xx 111; 502 and other
- * 4xx 100 (the request or the configuration is wrong: do not retry). */
+ * (a definite no); 408 and 504 99; 501, 502, 505 and other 4xx 100 (the
+ * request or the configuration is wrong: do not retry); other 5xx 111. */
 int alba_exit_for_status(int status);
 
 #endif

@@ -24,7 +24,8 @@ norm() {
 		syn=$(MANWIDTH=200 mandoc -Tutf8 -Owidth=200 "$page" | col -b |
 			awk '/^SYNOPSIS/{f=1;next} /^[A-Z]/{f=0} f' | norm)
 		run -100 --separate-stderr "$n" -'?'
-		use=$(printf '%s' "$stderr" | sed 's/usage://' | norm)
+		# getopt's own complaint may come first: keep from "usage:" on.
+		use=$(printf '%s\n' "$stderr" | sed -n '/^usage:/,$p' | sed 's/^usage://' | norm)
 		[ "$syn" = "$use" ] || { echo "$n: page: $syn"; echo "$n: usage: $use"; return 1; }
 	done
 }
@@ -33,7 +34,7 @@ norm() {
 	for c in "$TOP"/cmd/*.c; do
 		[ -e "$c" ] || continue
 		n=$(basename "$c" .c)
-		txt=$(mandoc -Tutf8 "$TOP/man/$n.1" | col -b)
+		txt=$(mandoc -Tutf8 "$TOP/man/$n.1" | col -bx)
 		for code in 0 1 99 100 111; do
 			grep -Eq "^ +$code +" <<<"$txt" || { echo "$n: no exit status $code"; return 1; }
 		done

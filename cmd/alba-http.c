@@ -1,0 +1,486 @@
+/* ISC license. */
+/*
+ * alba-http: the HTTP edge.  Reads one HTTP/1.1 request on stdin into the
+ * document's `request` member; with -R, turns the final document (or, with
+ * -s, a stream of log records) into the HTTP response on stdout.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alba.h"
+#include "doc.h"
+#include "json.h"
+#include "request.h"
+#include "response.h"
+
+static const char usage_str[] =
+    "usage: alba-http [-a 'method path'] [-b maxbody] [-o fd] [-t timeout]\n"
+    "       alba-http -R [-ls] [-j member] [-m maxbytes] [-p member]";
+
+/* ---- request mode */
+
+static int
+is_socket(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static const char *
+peer(void)
+{
+	static const char *const vars[] = { "TCPREMOTEIP", "SOCAT_PEERADDR", "REMOTE_ADDR" };
+	size_t i;
+
+	for (i = 0; i < sizeof vars / sizeof *vars; i++) {
+		const char *v = getenv(vars[i]);
+		if (v && *v)
+			return v;
+	}
+	return "";
+}
+
+/* "METHOD PATH" for scripts/alba-serve to route on: shell-safe, or "- -". */
+static void
+route(int fd, jv req, int ok)
+{
+	char line[1100];
+	jv mv = jv_object_get(jv_copy(req), jv_string("method"));
+	jv pv = jv_object_get(jv_copy(req), jv_string("path"));
+	const char *method = alba_str(mv), *path = alba_str(pv);
+
+	if (!ok || method == NULL || path == NULL || strlen(path) > 1024 ||
+	    strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789/._~-") != strlen(path))
+		snprintf(line, sizeof line, "%s ?\n", ok && method ? method : "-");
+	else
+		snprintf(line, sizeof line, "%s %s\n", method, path);
+	jv_free(mv);
+	jv_free(pv);
+	(void)!write(fd, line, strlen(line));
+}
+
+#define MAXROUTES 16
+
+/* With -a routes: 404 for another path, 405 for another method.  Borrows
+ * req.  0 or the status, with the message in msg. */
+static int
+check_route(jv req, char *const *routes, int nroutes, char *msg, size_t n)
+{
+	char method[16], path[1024];
+	int i, path_known = 0;
+
+	if (nroutes == 0)
+		return 0;
+	if (!alba_getstr(req, "method", method, sizeof method) ||
+	    !alba_getstr(req, "path", path, sizeof path))
+		return snprintf(msg, n, "not found"), 404;
+	for (i = 0; i < nroutes; i++) {
+		const char *sp = strchr(routes[i], ' ');
+		if (sp == NULL || strcmp(sp + 1, path) != 0)
+			continue;
+		path_known = 1;
+		if ((size_t)(sp - routes[i]) == strlen(method) &&
+		    strncmp(routes[i], method, strlen(method)) == 0)
+			return 0;
+	}
+	if (!path_known)
+		return snprintf(msg, n, "no such path"), 404;
+	return snprintf(msg, n, "method %s not allowed on this path", method), 405;
+}
+
+static int
+request_mode(size_t body_max, long timeout_ms, int route_fd, char *const *routes,
+    int nroutes)
+{
+	struct alba_reqlimits lim = { 8192, 32768, 100, body_max, timeout_ms };
+	char msg[512];
+	jv req;
+	int status;
+
+	status = alba_request_read(0, is_socket(0) ? 0 : -1, &lim, &req, msg, sizeof msg);
+	req = jv_object_set(req, jv_string("remote_addr"), jv_string(peer()));
+	if (status == 0)
+		status = check_route(req, routes, nroutes, msg, sizeof msg);
+	if (route_fd >= 0)
+		route(route_fd, req, status == 0);
+	jv doc = JV_OBJECT(jv_string("request"), req);
+	if (status)
+		alba_doc_fail(doc, status, status == 408 ? "timeout" : status == 413 ?
+		    "too_large" : status == 404 ? "not_found" : status == 405 ?
+		    "method_not_allowed" : "bad_request", "%s", msg);
+	alba_doc_write(doc);
+	return ALBA_OK;
+}
+
+/* ---- response mode */
+
+/* 1 if the client asked for JSON.  Borrows doc. */
+static int
+wants_json(jv doc)
+{
+	char accept[512];
+
+	return alba_getstr(doc, "request.headers.accept", accept, sizeof accept) &&
+	    strstr(accept, "application/json") != NULL;
+}
+
+static int
+send_json(int status, jv v)
+{
+	jv s = jv_dump_string(v, 0);
+	size_t n = (size_t)jv_string_length_bytes(jv_copy(s));
+	char *body = malloc(n + 1);
+	int r;
+
+	if (body == NULL)
+		alba_die(ALBA_TEMP, "out of memory");
+	memcpy(body, jv_string_value(s), n);
+	body[n] = '\n';
+	jv_free(s);
+	r = alba_respond(1, status, "application/json", body, n + 1);
+	free(body);
+	return r;
+}
+
+static int
+send_text(int status, const char *text)
+{
+	size_t n = strlen(text);
+	char *body = malloc(n + 2);
+	int r;
+
+	if (body == NULL)
+		alba_die(ALBA_TEMP, "out of memory");
+	memcpy(body, text, n);
+	body[n] = '\n';
+	r = alba_respond(1, status, "text/plain; charset=utf-8", body, n + 1);
+	free(body);
+	return r;
+}
+
+/* The error member as a response: its message only, never anything else of
+ * the document.  Consumes err.  Borrows doc.  Returns the status. */
+static int
+send_error(jv doc, jv err)
+{
+	jv st = alba_get(jv_copy(err), "status");
+	jv code = alba_get(jv_copy(err), "code");
+	jv msg = alba_get(jv_copy(err), "message");
+	int status = jv_get_kind(st) == JV_KIND_NUMBER ? (int)jv_number_value(st) : 500;
+
+	if (status < 200 || status > 599)
+		status = 500;
+	if (jv_get_kind(code) != JV_KIND_STRING) {
+		jv_free(code);
+		code = jv_string("internal");
+	}
+	if (jv_get_kind(msg) != JV_KIND_STRING) {
+		jv_free(msg);
+		msg = jv_string(alba_reason(status));
+	}
+	if (wants_json(doc))
+		send_json(status, JV_OBJECT(jv_string("error"), JV_OBJECT(
+		    jv_string("status"), jv_number(status), jv_string("code"), code,
+		    jv_string("message"), msg)));
+	else {
+		send_text(status, jv_string_value(msg));
+		jv_free(code);
+		jv_free(msg);
+	}
+	jv_free(st);
+	jv_free(err);
+	return status;
+}
+
+/* Render the member at path as text (or, if the client asks, as JSON). */
+static int
+send_member(jv doc, const char *path, int as_json)
+{
+	jv v = alba_get(jv_copy(doc), path);
+
+	if (!jv_is_valid(v) || (!as_json && jv_get_kind(v) != JV_KIND_STRING)) {
+		jv_free(v);
+		return send_error(doc, JV_OBJECT(jv_string("status"), jv_number(500),
+		    jv_string("code"), jv_string("internal"),
+		    jv_string("message"), jv_string("internal error: nothing to answer")));
+	}
+	if (as_json)
+		send_json(200, v);
+	else if (wants_json(doc)) {
+		/* {"job": {...}} for job.id: the top-level member it belongs to. */
+		char top[128];
+		snprintf(top, sizeof top, "%.*s", (int)strcspn(path, "."), path);
+		jv_free(v);
+		send_json(200, JV_OBJECT(jv_string(top), alba_get(jv_copy(doc), top)));
+	} else {
+		send_text(200, jv_string_value(v));
+		jv_free(v);
+	}
+	return 200;
+}
+
+/* Read all of stdin, at most max bytes; NULL if over. */
+static char *
+slurp(size_t max, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *b = malloc(cap);
+	ssize_t r;
+
+	while (b) {
+		if (n == cap) {
+			if (cap > max)
+				break;
+			cap *= 2;
+			char *nb = realloc(b, cap);
+			if (nb == NULL)
+				break;
+			b = nb;
+		}
+		r = read(0, b + n, cap - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	if (b && n > max) {
+		free(b);
+		return NULL;
+	}
+	*len = n;
+	return b;
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One access-log line on stderr, every attacker-controlled part sanitised. */
+static void
+access_log(jv doc, int status)
+{
+	char method[16] = "-", path[256] = "-", delivery[128] = "-", job[256] = "-";
+	char s_method[16], s_path[256], s_delivery[128], s_job[256], s_peer[64], peerbuf[64] = "-";
+	const char *t0 = getenv("ALBA_T0");
+	static const char *const dh[] = { "request.headers.x-forgejo-delivery",
+	    "request.headers.x-gitea-delivery", "request.headers.x-github-delivery",
+	    "build.delivery" };
+	size_t i;
+
+	if (!alba_getstr(doc, "request.method", method, sizeof method) && getenv("ALBA_ROUTE"))
+		/* A log stream carries no request: alba-serve names the route. */
+		sscanf(getenv("ALBA_ROUTE"), "%15s %255s", method, path);
+	alba_getstr(doc, "request.path", path, sizeof path);
+	alba_getstr(doc, "request.remote_addr", peerbuf, sizeof peerbuf);
+	alba_getstr(doc, "job.id", job, sizeof job);
+	for (i = 0; i < sizeof dh / sizeof *dh; i++)
+		if (alba_getstr(doc, dh[i], delivery, sizeof delivery))
+			break;
+	alba_sanitize(s_method, sizeof s_method, method, strlen(method));
+	alba_sanitize(s_path, sizeof s_path, path, strlen(path));
+	alba_sanitize(s_delivery, sizeof s_delivery, delivery, strlen(delivery));
+	alba_sanitize(s_job, sizeof s_job, job, strlen(job));
+	alba_sanitize(s_peer, sizeof s_peer, peerbuf, strlen(peerbuf));
+	fprintf(stderr, "%s: %s %s %s %d delivery=%s job=%s", alba_prog,
+	    *s_peer ? s_peer : "-", s_method, s_path, status, s_delivery, s_job);
+	if (t0 && *t0)
+		fprintf(stderr, " %lldms", now_ms() - atoll(t0));
+	fputc('\n', stderr);
+}
+
+static int
+respond_mode(size_t max, const char *text_member, const char *json_member, int log)
+{
+	size_t len;
+	char *buf = slurp(max, &len);
+	jv doc = buf ? alba_doc_parse(buf, len) : jv_invalid();
+	int status;
+
+	free(buf);
+	if (!jv_is_valid(doc)) {
+		/* A stage died or wrote garbage: say so, and nothing else. */
+		jv_free(doc);
+		doc = jv_object();
+		status = send_error(doc, JV_OBJECT(jv_string("status"), jv_number(500),
+		    jv_string("code"), jv_string("internal"),
+		    jv_string("message"), jv_string("internal error")));
+	} else if (alba_doc_has_error(doc))
+		status = send_error(doc, alba_get(jv_copy(doc), "error"));
+	else if (json_member)
+		status = send_member(doc, json_member, 1);
+	else
+		status = send_member(doc, text_member, 0);
+	if (log)
+		access_log(doc, status);
+	jv_free(doc);
+	alba_respond_linger(1, 2000);
+	return ALBA_OK;
+}
+
+/* -s: NDJSON log records in, a chunked text/plain response out. */
+static int
+stream_mode(size_t max, int log)
+{
+	size_t cap = 65536, len = 0, off;
+	char *buf = malloc(cap);
+	int started = 0, status = 200;
+	jv first = jv_invalid();
+
+	if (buf == NULL)
+		alba_die(ALBA_TEMP, "out of memory");
+	for (;;) {
+		ssize_t r = read(0, buf + len, cap - len);
+		int eof = r <= 0;
+		if (r > 0)
+			len += (size_t)r;
+		off = 0;
+		for (;;) {
+			char *nl = memchr(buf + off, '\n', len - off);
+			size_t n;
+			if (nl == NULL && !(eof && off < len))
+				break;
+			n = nl ? (size_t)(nl - (buf + off)) : len - off;
+			jv rec = alba_doc_parse(buf + off, n);
+			off += n + (nl != NULL);
+			if (!jv_is_valid(rec)) {
+				jv_free(rec);
+				rec = JV_OBJECT(jv_string("error"), JV_OBJECT(
+				    jv_string("status"), jv_number(500),
+				    jv_string("code"), jv_string("internal"),
+				    jv_string("message"), jv_string("internal error")));
+			}
+			if (!started) {
+				first = jv_copy(rec);
+				if (alba_doc_has_error(rec)) {
+					status = send_error(rec, alba_get(jv_copy(rec), "error"));
+					jv_free(rec);
+					goto done;
+				}
+				if (alba_respond_chunked(1, 200, "text/plain; charset=utf-8")) {
+					jv_free(rec);
+					goto done;
+				}
+				started = 1;
+			}
+			jv data = alba_get(jv_copy(rec), "data");
+			int w = 0;
+			if (jv_get_kind(data) == JV_KIND_STRING)
+				w = alba_respond_chunk(1, jv_string_value(data),
+				    (size_t)jv_string_length_bytes(jv_copy(data)));
+			else if (alba_doc_has_error(rec)) {
+				jv m = alba_get(jv_copy(rec), "error.message");
+				char line[600];
+				snprintf(line, sizeof line, "\n[albatros: %s]\n",
+				    alba_str(m) ? alba_str(m) : "error");
+				jv_free(m);
+				w = alba_respond_chunk(1, line, strlen(line));
+			}
+			jv_free(data);
+			jv_free(rec);
+			if (w)
+				goto done;	/* the client went away */
+		}
+		memmove(buf, buf + off, len - off);
+		len -= off;
+		if (eof)
+			break;
+		if (len == cap) {
+			if (cap >= max) {
+				alba_warn("a log record is over %zu bytes", max);
+				break;
+			}
+			cap *= 2;
+			char *nb = realloc(buf, cap);
+			if (nb == NULL)
+				break;
+			buf = nb;
+		}
+	}
+	if (!started) {
+		jv empty = jv_object();
+		status = send_error(empty, JV_OBJECT(jv_string("status"), jv_number(500),
+		    jv_string("code"), jv_string("internal"),
+		    jv_string("message"), jv_string("internal error")));
+		jv_free(empty);
+	} else
+		alba_respond_end(1);
+done:
+	if (log)
+		access_log(jv_is_valid(first) ? first : jv_object(), status);
+	jv_free(first);
+	free(buf);
+	alba_respond_linger(1, 2000);
+	return ALBA_OK;
+}
+
+int
+main(int argc, char *argv[])
+{
+	size_t body_max = (size_t)4 << 20, max = ALBA_DOC_MAX;
+	long timeout_ms = 10000;
+	const char *json_member = NULL, *text_member = "job.id";
+	int ch, respond = 0, stream = 0, log = 0, route_fd = -1, nroutes = 0;
+	char *routes[MAXROUTES];
+
+	alba_prog = "alba-http";
+	while ((ch = getopt(argc, argv, "Ra:b:j:lm:o:p:st:")) != -1) {
+		switch (ch) {
+		case 'R':
+			respond = 1;
+			break;
+		case 'a':
+			if (nroutes == MAXROUTES || strchr(optarg, ' ') == NULL)
+				alba_dieusage(usage_str);
+			routes[nroutes++] = optarg;
+			break;
+		case 'b':
+			if (alba_scan_size(optarg, &body_max) || body_max > ((size_t)1 << 30))
+				alba_dieusage(usage_str);
+			break;
+		case 'j':
+			json_member = optarg;
+			break;
+		case 'l':
+			log = 1;
+			break;
+		case 'm':
+			if (alba_scan_size(optarg, &max))
+				alba_dieusage(usage_str);
+			break;
+		case 'o':
+			route_fd = atoi(optarg);
+			if (route_fd < 3)
+				alba_dieusage(usage_str);
+			break;
+		case 'p':
+			text_member = optarg;
+			break;
+		case 's':
+			stream = 1;
+			break;
+		case 't':
+			if (alba_scan_ms(optarg, &timeout_ms) || timeout_ms == 0)
+				alba_dieusage(usage_str);
+			break;
+		default:
+			alba_dieusage(usage_str);
+		}
+	}
+	if (argc != optind)
+		alba_dieusage(usage_str);
+	if (!respond)
+		return request_mode(body_max, timeout_ms, route_fd, routes, nroutes);
+	if (stream)
+		return stream_mode(max, log);
+	return respond_mode(max, text_member, json_member, log);
+}

@@ -1,0 +1,130 @@
+/* ISC license. */
+/* response.c: HTTP/1.1 responses, whole or chunked, and a lingering close. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "response.h"
+
+const char *
+alba_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return status < 300 ? "OK" : status < 500 ? "Bad Request" : "Error";
+	}
+}
+
+static int
+writeall(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+head(int fd, int status, const char *ctype, const char *framing)
+{
+	char h[512];
+	int n = snprintf(h, sizeof h,
+	    "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: %s\r\n"
+	    "%s\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Connection: close\r\n\r\n",
+	    status, alba_reason(status), ctype, framing);
+
+	return n > 0 && (size_t)n < sizeof h ? writeall(fd, h, (size_t)n) : -1;
+}
+
+int
+alba_respond(int fd, int status, const char *ctype, const char *body, size_t len)
+{
+	char cl[64];
+
+	snprintf(cl, sizeof cl, "Content-Length: %zu", len);
+	if (head(fd, status, ctype, cl))
+		return -1;
+	return writeall(fd, body, len);
+}
+
+int
+alba_respond_chunked(int fd, int status, const char *ctype)
+{
+	/* X-Accel-Buffering: nginx passes the stream on as it comes. */
+	return head(fd, status, ctype, "Transfer-Encoding: chunked\r\nX-Accel-Buffering: no");
+}
+
+int
+alba_respond_chunk(int fd, const char *data, size_t len)
+{
+	char sz[32];
+	int n;
+
+	if (len == 0)
+		return 0;	/* an empty chunk would end the body */
+	n = snprintf(sz, sizeof sz, "%zx\r\n", len);
+	if (writeall(fd, sz, (size_t)n) || writeall(fd, data, len))
+		return -1;
+	return writeall(fd, "\r\n", 2);
+}
+
+int
+alba_respond_end(int fd)
+{
+	return writeall(fd, "0\r\n\r\n", 5);
+}
+
+void
+alba_respond_linger(int fd, long ms)
+{
+	struct stat st;
+	struct timespec t0, t;
+	char buf[16384];
+	size_t total = 0;
+
+	if (fstat(fd, &st) || !S_ISSOCK(st.st_mode) || shutdown(fd, SHUT_WR))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (total < ((size_t)64 << 20)) {
+		long left;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return;
+		ssize_t r = read(fd, buf, sizeof buf);
+		if (r <= 0)
+			return;
+		total += (size_t)r;
+	}
+}

@@ -1,0 +1,25 @@
+/* ISC license. */
+/*
+ * response.h: write an HTTP/1.1 response on a file descriptor, whole (with
+ * Content-Length) or streamed (chunked).  Every response says
+ * "Connection: close": one request per connection.  The caller owns every
+ * buffer.  Functions return 0, or -1 if the peer went away.
+ */
+#ifndef ALBA_RESPONSE_H
+#define ALBA_RESPONSE_H
+
+#include <stddef.h>
+
+/* The reason phrase of a status ("Not Found"). */
+const char *alba_reason(int status);
+int alba_respond(int fd, int status, const char *ctype, const char *body,
+    size_t len);
+int alba_respond_chunked(int fd, int status, const char *ctype);
+int alba_respond_chunk(int fd, const char *data, size_t len);
+int alba_respond_end(int fd);
+/* Once the response is out: shut the write side and read what the client
+ * still sends, for at most ms milliseconds, so that closing with unread
+ * bytes does not reset the connection before the client read the answer. */
+void alba_respond_linger(int fd, long ms);
+
+#endif
