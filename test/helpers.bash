@@ -38,7 +38,7 @@ emu_start() {
 	pf="$BATS_TEST_TMPDIR/$name.port"
 	rm -f "$pf"
 	python3 "$TOP/test/emu/$name.py" --port-file "$pf" --parent $$ "$@" \
-		2>>"$BATS_TEST_TMPDIR/$name.log" &
+		2>>"$BATS_TEST_TMPDIR/$name.log" 3>&- &
 	pid=$!
 	EMU_PIDS+=("$pid")
 	for i in $(seq 100); do
