@@ -415,8 +415,10 @@ stream_mode(size_t max, int log)
 	} else
 		alba_respond_end(1);
 done:
+	if (!jv_is_valid(first))
+		first = jv_object();
 	if (log)
-		access_log(jv_is_valid(first) ? first : jv_object(), status);
+		access_log(first, status);
 	jv_free(first);
 	free(buf);
 	alba_respond_linger(1, 2000);

@@ -17,6 +17,7 @@
 #include "crypto.h"
 #include "doc.h"
 #include "json.h"
+#include "refname.h"
 
 static const char usage_str[] = "usage: alba-verify [-m maxbytes]";
 
@@ -361,167 +362,7 @@ authenticate(const struct in *in, struct verdict *v)
 	return 0;
 }
 
-/* ---- validation of what goes to Nomad */
-
-static const char *
-bad_commit(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n != 40 && n != 64)
-		return "not 40 or 64 lower-case hex digits";
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return "not 40 or 64 lower-case hex digits";
-	return NULL;
-}
-
-/* git check-ref-format's rules, for a branch or tag name (--branch: no
- * leading '-'). */
-static const char *
-bad_refname(const char *s)
-{
-	size_t i, n = strlen(s);
-	const char *comp = s;
-
-	if (n == 0)
-		return "empty";
-	if (n > 1024)
-		return "longer than 1024 bytes";
-	if (strcmp(s, "@") == 0)
-		return "is \"@\"";
-	if (s[0] == '-')
-		return "starts with '-'";
-	if (s[0] == '/' || s[n - 1] == '/')
-		return "starts or ends with '/'";
-	if (s[n - 1] == '.')
-		return "ends with '.'";
-	if (strstr(s, ".."))
-		return "contains \"..\"";
-	if (strstr(s, "@{"))
-		return "contains \"@{\"";
-	if (strstr(s, "//"))
-		return "contains \"//\"";
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f)
-			return "contains a control character";
-		if (c == ' ')
-			return "contains a space";
-		if (strchr("~^:?*[\\", c))
-			return "contains one of ~ ^ : ? * [ \\";
-	}
-	for (i = 0; i <= n; i++) {
-		if (s[i] != '/' && s[i] != 0)
-			continue;
-		size_t len = (size_t)(s + i - comp);
-		if (len > 0 && comp[0] == '.')
-			return "has a component starting with '.'";
-		if (len >= 5 && memcmp(s + i - 5, ".lock", 5) == 0)
-			return "has a component ending with \".lock\"";
-		comp = s + i + 1;
-	}
-	return NULL;
-}
-
-static int
-wordchar(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
-
-static const char *
-bad_flavor(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return "not 1 to 64 of A-Z a-z 0-9 _ -";
-	for (i = 0; i < n; i++)
-		if (!wordchar((unsigned char)s[i]))
-			return "not 1 to 64 of A-Z a-z 0-9 _ -";
-	return NULL;
-}
-
-static int
-hostchar(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
-}
-
-/* http(s)://, ssh://, git:// or scp-like user@host:path; no control
- * character, no space, no user or host starting with '-' (ssh options). */
-static const char *
-bad_url(const char *s)
-{
-	static const char *const schemes[] = { "https://", "http://", "ssh://", "git://" };
-	size_t i, n = strlen(s);
-
-	if (n == 0)
-		return "empty";
-	if (n > 2048)
-		return "longer than 2048 bytes";
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
-			return "contains a control character or a space";
-	for (i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
-		size_t sl = strlen(schemes[i]);
-		if (strncmp(s, schemes[i], sl) != 0)
-			continue;
-		const char *auth = s + sl, *end = strchr(auth, '/'), *at, *host = auth;
-		size_t alen = end ? (size_t)(end - auth) : strlen(auth);
-		for (at = auth; at < auth + alen; at++)
-			if (*at == '@')
-				host = at + 1;
-		if (host >= auth + alen || *host == ':')
-			return "no host";
-		if (*auth == '-' || *host == '-')
-			return "a user or host starting with '-'";
-		return NULL;
-	}
-	/* scp-like: user@host:path */
-	const char *at = strchr(s, '@'), *colon;
-	if (at == NULL || at == s || s[0] == '-')
-		return "not an http(s), ssh or git URL";
-	for (i = 0; s + i < at; i++)
-		if (!hostchar((unsigned char)s[i]))
-			return "not an http(s), ssh or git URL";
-	colon = strchr(at, ':');
-	if (colon == NULL || colon == at + 1 || at[1] == '-' || colon[1] == 0)
-		return "not an http(s), ssh or git URL";
-	for (i = 1; at + i < colon; i++)
-		if (!hostchar((unsigned char)at[i]))
-			return "not an http(s), ssh or git URL";
-	return NULL;
-}
-
-static const char *
-bad_sender(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > 255)
-		return "not 1 to 255 bytes";
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return "contains a control character";
-	return NULL;
-}
-
-static const char *
-bad_delivery(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n > 128)
-		return "longer than 128 bytes";
-	for (i = 0; i < n; i++)
-		if (!wordchar((unsigned char)s[i]) && s[i] != '.' && s[i] != ':')
-			return "not made of A-Z a-z 0-9 . : _ -";
-	return NULL;
-}
+/* ---- validation of what goes to Nomad (the checks: refname.c) */
 
 /* 0 when s (possibly NULL or BAD) is a valid value of field, else -1 with v set. */
 static int
@@ -756,8 +597,35 @@ normalize(const struct in *in, jv p, jv *ev, struct build *b, struct verdict *v)
 
 /* ---- the work */
 
-/* 1 if msg contains one of the repository's secrets: the hook token and
- * secret, the forge token, a config.inject value. */
+/* 1 if msg shows the n bytes of sec: whole, or as the start of a string
+ * jq cut short in its message ("\"s3cr3tvery..." for "s3cr3tverylong"). */
+static int
+shows(const char *msg, const char *sec, size_t n)
+{
+	const char *q;
+	jv d;
+	int found = 0;
+
+	if (n == 0)
+		return 0;
+	if (memmem(msg, strlen(msg), sec, n))
+		return 1;
+	d = jv_dump_string(jv_string_sized(sec, (int)n), 0);	/* "..." */
+	const char *ds = jv_string_value(d) + 1;
+	size_t dl = (size_t)jv_string_length_bytes(jv_copy(d)) - 2;
+	for (q = strchr(msg, '"'); q && !found; q = strchr(q + 1, '"')) {
+		size_t k;
+		for (k = 0; k < dl && q[1 + k] == ds[k]; k++)
+			if (strncmp(q + 2 + k, "...", 3) == 0)
+				found = 1;
+	}
+	jv_free(d);
+	return found;
+}
+
+/* 1 if msg contains one of the repository's secrets, or the start of one
+ * as jq shows it: the hook token and secret, the forge token, config.inject,
+ * one of its lines or values. */
 static int
 holds_secret(jv config, const char *msg)
 {
@@ -768,16 +636,20 @@ holds_secret(jv config, const char *msg)
 
 	for (i = 0; i < sizeof paths / sizeof paths[0]; i++) {
 		const char *sec = sopt(config, paths[i]);
-		if (sec && *sec && strstr(msg, sec))
+		if (sec && shows(msg, sec, strlen(sec)))
 			return 1;
 	}
+	if (inject && shows(msg, inject, strlen(inject)))
+		return 1;
 	for (line = inject; line && *line; line = nl ? nl + 1 : NULL) {
 		nl = strchr(line, '\n');
-		eq = memchr(line, '=', nl ? (size_t)(nl - line) : strlen(line));
+		size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+		if (shows(msg, line, ll))
+			return 1;
+		eq = memchr(line, '=', ll);
 		if (eq == NULL)
 			continue;
-		size_t n = nl ? (size_t)(nl - eq - 1) : strlen(eq + 1);
-		if (n > 0 && memmem(msg, strlen(msg), eq + 1, n))
+		if (shows(msg, eq + 1, ll - (size_t)(eq + 1 - line)))
 			return 1;
 	}
 	return 0;
@@ -862,12 +734,12 @@ verify(jv *doc, struct verdict *v)
 	b.flavor = sget(in.query, "flavor");
 	if (b.flavor == NULL)
 		b.flavor = "default";
-	if (validate(v, "build.repo_url", b.repo_url, bad_url) == -1 ||
-	    validate(v, "build.commit", b.commit, bad_commit) == -1 ||
-	    validate(v, "build.branch", b.branch, bad_refname) == -1 ||
-	    validate(v, "build.flavor", b.flavor, bad_flavor) == -1 ||
-	    (b.sender && validate(v, "build.sender", b.sender, bad_sender) == -1) ||
-	    (b.delivery && validate(v, "build.delivery", b.delivery, bad_delivery) == -1))
+	if (validate(v, "build.repo_url", b.repo_url, alba_bad_url) == -1 ||
+	    validate(v, "build.commit", b.commit, alba_bad_commit) == -1 ||
+	    validate(v, "build.branch", b.branch, alba_bad_refname) == -1 ||
+	    validate(v, "build.flavor", b.flavor, alba_bad_flavor) == -1 ||
+	    (b.sender && validate(v, "build.sender", b.sender, alba_bad_sender) == -1) ||
+	    (b.delivery && validate(v, "build.delivery", b.delivery, alba_bad_delivery) == -1))
 		goto out;
 	b.trusted = b.trusted && listed(config, b.sender);
 	*doc = jv_object_set(*doc, jv_string("event"), ev);

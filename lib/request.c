@@ -421,7 +421,10 @@ alba_request_read(int fd, int cont_fd, const struct alba_reqlimits *lim, jv *req
 	else
 		r = request_line(l, n, req, msg, msglen);
 	while (r == 0) {
-		int lr = line(&in, lim->header_bytes - hbytes, &l, &n);
+		/* Once the headers used up their bytes, only the empty line
+		 * ("\r\n") that ends them fits: never a negative (huge) bound. */
+		int lr = line(&in, hbytes < lim->header_bytes ?
+		    lim->header_bytes - hbytes : 1, &l, &n);
 		if (lr == -3) {
 			r = fail(msg, msglen, 431, "the headers are over %zu bytes", lim->header_bytes);
 			break;

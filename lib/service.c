@@ -46,6 +46,27 @@ env(const char *name)
 	return v && *v ? v : NULL;
 }
 
+/* addr as a message may show it: a user-info part ("user:password@"
+ * before the host) replaced by "***@", control characters by '?'. */
+static void
+shown_addr(char *out, size_t n, const char *addr)
+{
+	const char *p = strstr(addr, "://"), *auth = p ? p + 3 : addr, *at;
+	size_t alen = strcspn(auth, "/");
+	char tmp[512];
+
+	at = memchr(auth, '@', alen);
+	if (at)
+		for (const char *q = at + 1; q < auth + alen; q++)
+			if (*q == '@')
+				at = q;
+	if (at)
+		snprintf(tmp, sizeof tmp, "%.*s***%s", (int)(auth - addr), addr, at);
+	else
+		snprintf(tmp, sizeof tmp, "%s", addr);
+	alba_sanitize(out, n, tmp, strlen(tmp));
+}
+
 /* Go's strconv.ParseBool: 1, 0 or -1 for anything else. */
 static int
 parse_bool(const char *s)
@@ -170,8 +191,11 @@ alba_service_nomad(struct alba_service *svc, char *err, size_t errlen)
 		char *tmp = strstr(addr, "://") ? xstrdup(addr) : xprintf("http://%s", addr);
 		int bad = split_url(tmp, &u);
 		free(tmp);
-		if (bad || (strcmp(u.scheme, "http") && strcmp(u.scheme, "https")))
-			return fail(err, errlen, "NOMAD_ADDR is not an http, https or unix address: %s", addr);
+		if (bad || (strcmp(u.scheme, "http") && strcmp(u.scheme, "https"))) {
+			char shown[256];
+			shown_addr(shown, sizeof shown, addr);
+			return fail(err, errlen, "NOMAD_ADDR is not an http, https or unix address: %s", shown);
+		}
 		/* Only scheme, user-info and host count (api/nomad.md §8). */
 		svc->base = xprintf("%s://%s", u.scheme, u.host);
 		svc->shown = xstrdup(svc->base);
@@ -262,8 +286,11 @@ alba_service_consul(struct alba_service *svc, char *err, size_t errlen)
 			tmp = xstrdup(addr);
 		r = split_url(tmp, &u);
 		free(tmp);
-		if (r)
-			return fail(err, errlen, "CONSUL_HTTP_ADDR is not an address: %s", addr);
+		if (r) {
+			char shown[256];
+			shown_addr(shown, sizeof shown, addr);
+			return fail(err, errlen, "CONSUL_HTTP_ADDR is not an address: %s", shown);
+		}
 		if (strcmp(u.scheme, "https") == 0)
 			https = 1;
 		else if (strcmp(u.scheme, "http") != 0)

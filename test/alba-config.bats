@@ -150,6 +150,15 @@ expect_config() {
 	[[ "$stderr" == *"alba-config: fatal: unable to reach consul at http://127.0.0.1:$port: "* ]]
 }
 
+@test "a bad CONSUL_HTTP_ADDR is named without its password" {
+	CONSUL_HTTP_ADDR="https://bob:$(head -c 300 /dev/zero | tr '\0' p)@consul.example:8501" \
+		run -100 --separate-stderr alba-config <<<'{"build":{"repo_url":"'$URL'"}}'
+	msg='CONSUL_HTTP_ADDR is not an address: https://***@consul.example:8501'
+	assert_equal "$stderr" "alba-config: fatal: $msg"
+	run jq -c .error <<<"$output"
+	assert_output '{"status":502,"code":"bad_environment","message":"'"$msg"'"}'
+}
+
 @test "Consul answering 500: retried, then 503, exit 111" {
 	seed "$URL" "$CFG"
 	emu_fault "$CONSUL_URL" '{"path":"^/v1/kv/","status":500,"body":"No cluster leader"}'

@@ -176,6 +176,20 @@ no_secret() {
 	no_secret "$stderr" "$(jq -c .error <<<"$doc")"
 }
 
+@test "a bad NOMAD_ADDR is named without its password" {
+	NOMAD_ADDR='ftp://alice:pa55w0rd-do-not-leak@nomad.example:4646/x' \
+		run -100 --separate-stderr alba-dispatch <<<"$(doc '{"trusted":true}')"
+	msg='NOMAD_ADDR is not an http, https or unix address: ftp://***@nomad.example:4646/x'
+	assert_equal "$stderr" "alba-dispatch: fatal: $msg"
+	run jq -c .error <<<"$output"
+	assert_output '{"status":502,"code":"bad_environment","message":"'"$msg"'"}'
+	NOMAD_ADDR="alice:$(head -c 300 /dev/zero | tr '\0' p)@nomad.example:4646" \
+		run -100 --separate-stderr alba-dispatch <<<"$(doc '{"trusted":true}')"
+	assert_equal "$stderr" "alba-dispatch: fatal: NOMAD_ADDR is not an http, https or unix address: ***@nomad.example:4646"
+	run emu_requests "$NOMAD_URL" length
+	assert_output 0
+}
+
 @test "Nomad 502/503/504: 503, exit 111, the POST never retried" {
 	register builder ci
 	for st in 502 503 504; do

@@ -534,3 +534,18 @@ bad() {
 	verify "$(doc a '{}' "$(cfg 'true')")"
 	ignored "when filter said no: config.when is not a string"
 }
+
+@test "when: a jq message showing the start of a secret is withheld too" {
+	# jq cuts long values short in its messages: "string (\"inj-s3cret...)".
+	gen a --forge gitea --event push --secret "$SECRET"
+	cfg() { printf '{"hook":{"secret":"%s"},"inject":"A=alpha-one\\nKEY=inj-s3cret-long-value","when":%s}' "$SECRET" "$1"; }
+	for w in '.config.hook.secret + 1' '.config.inject + 1' \
+	    '.config.inject | split("\n")[1] + 1' \
+	    '.config.inject | split("\n")[1] | ltrimstr("KEY=") + 1'; do
+		verify "$(doc a '{}' "$(cfg "$(jq -n --arg w "$w" '$w')")")"
+		ignored "when filter said no: jq's error message is withheld: it holds a secret"
+	done
+	# a message with no secret in it is shown
+	verify "$(doc a '{}' "$(cfg '".event.branch + 1"')")"
+	ignored 'when filter said no: string ("main") and number (1) cannot be added'
+}
