@@ -118,3 +118,5 @@ clean:
 	rm -rf obj bin build-asan
 
 .PHONY: all check deps check-asan check-valgrind install uninstall clean
+# Keep the objects make would see as intermediate.
+.SECONDARY:
