@@ -1,8 +1,10 @@
 /* ISC license. */
 /*
  * alba-dispatch: dispatch the repository's builder job on Nomad for .build
- * (SPEC §5) and add .job.  The injected secrets (config.inject) leave only
- * in the request body, and only for a trusted build.
+ * (SPEC §5) and add .job; then post the pending commit status and, with
+ * cancel_previous, stop the branch's older builds.  The injected secrets
+ * (config.inject) leave only in the request body, and only for a trusted
+ * build.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +12,10 @@
 #include <unistd.h>
 
 #include "alba.h"
+#include "cancel.h"
 #include "crypto.h"
 #include "doc.h"
+#include "forge.h"
 #include "http.h"
 #include "json.h"
 
@@ -135,6 +139,29 @@ request_body(jv doc, jv config, jv build, const char *flavor)
 		jv_free(delivery);
 	jv_free(build);
 	return body;
+}
+
+/*
+ * What follows a fresh dispatch: the pending status (SPEC §6) and
+ * cancel_previous.  Neither undoes the dispatch when it fails: the answer
+ * still carries the job ID, and stderr says what failed.  Borrows doc.
+ */
+static void
+after_dispatch(const struct alba_service *nomad, jv doc)
+{
+	char err[512], id[512];
+
+	if (!alba_getstr(doc, "job.id", id, sizeof id))
+		return;
+	if (alba_forge_configured(doc) &&
+	    alba_forge_status(doc, id, "pending", "build dispatched to nomad",
+	    err, sizeof err))
+		alba_warn("unable to post the pending status: %s", err);
+	jv cp = alba_get(jv_copy(doc), "config.cancel_previous");
+	int cancel = jv_get_kind(cp) == JV_KIND_TRUE;
+	jv_free(cp);
+	if (cancel && alba_cancel_previous(nomad, doc, NULL, err, sizeof err))
+		alba_warn("unable to cancel the previous builds: %s", err);
 }
 
 int
@@ -285,10 +312,10 @@ main(int argc, char *argv[])
 	}
 	reply = jv_parse_sized(r.body ? r.body : "", (int)r.len);
 	alba_response_free(&r);
-	alba_service_free(&nomad);
 	jv id = jv_get_kind(reply) == JV_KIND_OBJECT ?
 	    nonempty(reply, "DispatchedJobID") : jv_invalid();
 	if (!jv_is_valid(id)) {
+		alba_service_free(&nomad);
 		jv_free(id);
 		jv_free(reply);
 		jv_free(builder);
@@ -296,12 +323,20 @@ main(int argc, char *argv[])
 		alba_doc_fail(doc, 502, "nomad_rejected",
 		    "nomad's answer to the dispatch has no DispatchedJobID");
 	}
+	jv ev = eval_id(reply);
+	/* An idempotent repeat (EvalID "") dispatched nothing new: its build
+	 * may have ended already, so post nothing and cancel nothing. */
+	int fresh = !(alba_str(ev) && *alba_str(ev) == 0);
 	jv job = JV_OBJECT(
 	    jv_string("id"), id,
 	    jv_string("namespace"), ns,
-	    jv_string("eval_id"), eval_id(reply),
+	    jv_string("eval_id"), ev,
 	    jv_string("parent"), builder,
 	    jv_string("nomad"), reply);
-	alba_doc_write(jv_object_set(doc, jv_string("job"), job));
+	doc = jv_object_set(doc, jv_string("job"), job);
+	if (fresh)
+		after_dispatch(&nomad, doc);
+	alba_service_free(&nomad);
+	alba_doc_write(doc);
 	return ALBA_OK;
 }
