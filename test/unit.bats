@@ -43,8 +43,8 @@ setup_file() {
 	assert_output "$want"
 }
 
-@test "base64 round-trips in both alphabets, every length 0 to 70 and 64 KiB" {
-	for n in $(seq 0 70) 65536; do
+@test "base64 round-trips in both alphabets: every remainder, short and 64 KiB" {
+	for n in $(seq 0 9) 31 62 63 64 65536; do
 		head -c "$n" /dev/urandom >"$BATS_TEST_TMPDIR/in"
 		std=$(alba-unit b64enc std <"$BATS_TEST_TMPDIR/in")
 		[ "$std" = "$(base64 -w0 <"$BATS_TEST_TMPDIR/in")" ]
