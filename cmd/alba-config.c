@@ -179,37 +179,12 @@ check_job(jv doc, jv config, char *msg, size_t n)
 static char *
 read_all(size_t max, size_t *outlen)
 {
-	size_t cap = 4096, len = 0;
-	char *buf = malloc(cap);
+	char *buf = alba_read_all(0, max, outlen);
 
+	if (buf == NULL && errno == EFBIG)
+		alba_die(ALBA_PERM, "the configuration is over %zu bytes", max);
 	if (buf == NULL)
-		alba_die(ALBA_TEMP, "out of memory");
-	for (;;) {
-		ssize_t r;
-		if (len == cap) {
-			char *nb = realloc(buf, cap *= 2);
-			if (nb == NULL) {
-				free(buf);
-				alba_die(ALBA_TEMP, "out of memory");
-			}
-			buf = nb;
-		}
-		r = read(0, buf + len, cap - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			free(buf);
-			alba_die(ALBA_TEMP, "unable to read stdin: %s", strerror(errno));
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > max) {
-			free(buf);
-			alba_die(ALBA_PERM, "the configuration is over %zu bytes", max);
-		}
-	}
-	*outlen = len;
+		alba_die(ALBA_TEMP, "unable to read stdin: %s", strerror(errno));
 	return buf;
 }
 

@@ -225,37 +225,6 @@ send_member(jv doc, const char *path, int as_json)
 	return 200;
 }
 
-/* Read all of stdin, at most max bytes; NULL if over. */
-static char *
-slurp(size_t max, size_t *len)
-{
-	size_t cap = 65536, n = 0;
-	char *b = malloc(cap);
-	ssize_t r;
-
-	while (b) {
-		if (n == cap) {
-			if (cap > max)
-				break;
-			cap *= 2;
-			char *nb = realloc(b, cap);
-			if (nb == NULL)
-				break;
-			b = nb;
-		}
-		r = read(0, b + n, cap - n);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	if (b && n > max) {
-		free(b);
-		return NULL;
-	}
-	*len = n;
-	return b;
-}
-
 static long long
 now_ms(void)
 {
@@ -302,7 +271,7 @@ static int
 respond_mode(size_t max, const char *text_member, const char *json_member, int log)
 {
 	size_t len;
-	char *buf = slurp(max, &len);
+	char *buf = alba_read_all(0, max, &len);
 	jv doc = buf ? alba_doc_parse(buf, len) : jv_invalid();
 	int status;
 

@@ -54,44 +54,63 @@ alba_doc_parse(const char *buf, size_t len)
 	return doc;
 }
 
-jv
-alba_doc_read(size_t max)
+char *
+alba_read_all(int fd, size_t max, size_t *len)
 {
-	size_t cap = 65536, len = 0;
-	char *buf = malloc(cap);
-	jv doc;
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
 
 	if (buf == NULL)
-		alba_die(ALBA_TEMP, "out of memory");
+		return NULL;
 	for (;;) {
 		ssize_t r;
-		if (len == cap) {
+		if (n == cap) {
 			if (cap > max)
 				break;
 			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			char *nb = realloc(buf, cap);
+			char *nb = realloc(buf, cap + 1);
 			if (nb == NULL) {
 				free(buf);
-				alba_die(ALBA_TEMP, "out of memory");
+				errno = ENOMEM;
+				return NULL;
 			}
 			buf = nb;
 		}
-		r = read(0, buf + len, cap - len);
+		r = read(fd, buf + n, cap - n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
+			int e = errno;
 			free(buf);
-			alba_die(ALBA_TEMP, "unable to read stdin: %s", strerror(errno));
+			errno = e;
+			return NULL;
 		}
 		if (r == 0)
 			break;
-		len += (size_t)r;
+		n += (size_t)r;
 	}
-	if (len > max) {
+	if (n > max) {
 		free(buf);
+		errno = EFBIG;
+		return NULL;
+	}
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+jv
+alba_doc_read(size_t max)
+{
+	size_t len;
+	char *buf = alba_read_all(0, max, &len);
+	jv doc;
+
+	if (buf == NULL && errno == EFBIG)
 		alba_doc_fail(jv_object(), 413, "too_large",
 		    "the input document is over %zu bytes", max);
-	}
+	if (buf == NULL)
+		alba_die(ALBA_TEMP, "unable to read stdin: %s", strerror(errno));
 	doc = alba_doc_parse(buf, len);
 	free(buf);
 	if (!jv_is_valid(doc)) {

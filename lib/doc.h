@@ -15,6 +15,10 @@
 
 #define ALBA_DOC_MAX ((size_t)32 << 20)	/* default bound of a document */
 
+/* Read fd to its end, at most max bytes, into a fresh NUL-terminated
+ * buffer the caller frees; *len gets the length.  NULL with errno set:
+ * EFBIG past max, ENOMEM, or read(2)'s error. */
+char *alba_read_all(int fd, size_t max, size_t *len);
 /* Read one JSON object from stdin, at most max bytes.  On an oversized,
  * malformed or non-object input, write the error document and exit 100. */
 jv alba_doc_read(size_t max);
