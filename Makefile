@@ -100,7 +100,7 @@ check-valgrind: deps
 
 install: all
 	$(Q)mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	$(Q)for f in $(BINS) $(SCRIPTS); do \
 		scripts/install-file 0755 "$$f" "$(DESTDIR)$(BINDIR)/$${f##*/}" || exit; \
 	done
