@@ -1033,22 +1033,17 @@ class NomadEmulator(emucore.Emulator):
 
     # ----------------------------------------------------------- helpers
     def job_status(self, j):
-        # getJobStatus: parents and periodic jobs are running until
-        # stopped; a dispatched child is running while an allocation is
-        # not terminal -- and an allocation whose DesiredStatus is stop or
-        # evict counts as terminal (Allocation.TerminalStatus), so a
-        # stopped child is dead once its allocations are told to stop,
-        # not at the DELETE itself.
+        if j.d["Stop"]:
+            return "dead"
         if j.is_parent() or j.d.get("Periodic"):
-            return "dead" if j.d["Stop"] else "running"
+            return "running"
         allocs = [self.allocs[a] for a in j.alloc_ids if a in self.allocs]
-        if any(a.d["ClientStatus"] not in TERMINAL and
-               a.d.get("DesiredStatus") not in ("stop", "evict") for a in allocs):
+        if any(a.d["ClientStatus"] not in TERMINAL for a in allocs):
             return "running"
         evs = [self.evals[e] for e in j.eval_ids if e in self.evals]
         if any(e["Status"] in ("pending", "blocked") for e in evs):
             return "pending"
-        if allocs or evs or j.d["Stop"]:
+        if allocs or evs:
             return "dead"
         return "pending"
 
@@ -1611,10 +1606,7 @@ class NomadEmulator(emucore.Emulator):
             with Txn(self, "JobDeregistered") as tx:
                 j.d["Stop"] = True
                 j.d["JobModifyIndex"] = tx.idx
-                if purge:
-                    j.d["Status"] = "dead"
-                # Otherwise the status follows the allocations (job_status):
-                # dead once they are told to stop.
+                j.d["Status"] = "dead"
                 ev = None
                 if not j.is_parent() and not j.d.get("Periodic"):
                     ev = self._new_eval(tx, j, "job-deregister", etype="service")
