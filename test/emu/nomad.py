@@ -1607,6 +1607,14 @@ class NomadEmulator(emucore.Emulator):
                 j.d["Stop"] = True
                 j.d["JobModifyIndex"] = tx.idx
                 j.d["Status"] = "dead"
+                # The stop plan, applied with the deregistration: never a
+                # dead child whose allocation is still meant to run.
+                for aid in j.alloc_ids:
+                    a = self.allocs.get(aid)
+                    if a and a.d["ClientStatus"] not in TERMINAL and a.d["DesiredStatus"] == "run":
+                        a.d["DesiredStatus"] = "stop"
+                        a.d["DesiredDescription"] = "alloc not needed due to job update"
+                        tx.alloc(a)
                 ev = None
                 if not j.is_parent() and not j.d.get("Periodic"):
                     ev = self._new_eval(tx, j, "job-deregister", etype="service")
