@@ -115,53 +115,20 @@ clone_url(jv ev)
 	return u;
 }
 
-/* A non-empty string member at path, or an invalid.  Borrows doc. */
-static jv
-nonempty(jv doc, const char *path)
-{
-	jv v = alba_get(jv_copy(doc), path);
-
-	if (alba_str(v) && *alba_str(v))
-		return v;
-	jv_free(v);
-	return jv_invalid();
-}
-
-/* config.builder or one of the config.flavors values.  Borrows both. */
-static int
-is_builder(jv config, const char *parent)
-{
-	jv b = nonempty(config, "builder"), fl;
-	int ok = strcmp(alba_str(b) ? alba_str(b) : "builder", parent) == 0;
-
-	jv_free(b);
-	fl = alba_get(jv_copy(config), "flavors");
-	if (!ok && jv_get_kind(fl) == JV_KIND_OBJECT) {
-		jv_object_foreach(fl, k, v) {
-			if (alba_str(v) && strcmp(alba_str(v), parent) == 0)
-				ok = 1;
-			jv_free(k);
-			jv_free(v);
-		}
-	}
-	jv_free(fl);
-	return ok;
-}
-
 /* 1 if .job is a dispatched build of this repository's builder in its
  * namespace; else 0 with the message in msg.  Borrows doc and config. */
 static int
 check_job(jv doc, jv config, char *msg, size_t n)
 {
-	jv parent = nonempty(doc, "job.parent"), ns = nonempty(doc, "job.namespace");
-	jv want = nonempty(config, "namespace"), id = alba_get(jv_copy(doc), "job.id");
-	const char *wantns = alba_str(want) ? alba_str(want) : "ci";
+	jv parent = alba_nonempty(doc, "job.parent"), ns = alba_nonempty(doc, "job.namespace");
+	jv id = alba_get(jv_copy(doc), "job.id");
+	const char *wantns = alba_config_namespace(config);
 	char shown[200];
 	int ok = 1;
 
 	alba_sanitize(shown, sizeof shown, alba_str(id) ? alba_str(id) : "(no id)",
 	    strlen(alba_str(id) ? alba_str(id) : "(no id)"));
-	if (!alba_str(parent) || !is_builder(config, alba_str(parent)))
+	if (!alba_str(parent) || !alba_config_is_builder(config, alba_str(parent)))
 		ok = 0;
 	else if (!alba_str(ns) || strcmp(alba_str(ns), wantns))
 		ok = 0;
@@ -171,7 +138,6 @@ check_job(jv doc, jv config, char *msg, size_t n)
 	if (!ok)
 		snprintf(msg, n, "job %s is not a build of this repository: not "
 		    "dispatched from its builder in namespace %s", shown, wantns);
-	jv_free(want);
 	return ok;
 }
 
@@ -270,10 +236,10 @@ main(int argc, char *argv[])
 	doc = alba_doc_read(max);
 	if (alba_doc_has_error(doc))
 		alba_doc_pass(doc);
-	url = nonempty(doc, "build.repo_url");
+	url = alba_nonempty(doc, "build.repo_url");
 	if (!jv_is_valid(url)) {
 		jv_free(url);
-		url = nonempty(doc, "job.meta.REPO_URL");
+		url = alba_nonempty(doc, "job.meta.REPO_URL");
 		from_job = jv_is_valid(url);
 	}
 	if (!jv_is_valid(url)) {

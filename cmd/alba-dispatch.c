@@ -18,22 +18,11 @@
 #include "forge.h"
 #include "http.h"
 #include "json.h"
+#include "repoconfig.h"
 
 #define PAYLOAD_LIMIT 16384	/* Nomad's DispatchPayloadSizeLimit, decoded */
 
 static const char usage_str[] = "usage: alba-dispatch [-m maxbytes]";
-
-/* A non-empty string member at path, or an invalid.  Borrows doc. */
-static jv
-nonempty(jv doc, const char *path)
-{
-	jv v = alba_get(jv_copy(doc), path);
-
-	if (alba_str(v) && *alba_str(v))
-		return v;
-	jv_free(v);
-	return jv_invalid();
-}
 
 /* Nomad's EvalID ("" on an idempotent repeat), or null.  Borrows reply. */
 static jv
@@ -82,7 +71,7 @@ builder_of(jv config, const char *flavor)
 		}
 	} else
 		jv_free(fl);
-	b = nonempty(config, "builder");
+	b = alba_nonempty(config, "builder");
 	return jv_is_valid(b) ? b : (jv_free(b), jv_string("builder"));
 }
 
@@ -98,7 +87,7 @@ request_body(jv doc, jv config, jv build, const char *flavor)
 	    jv_string("FLAVOR"), jv_string(flavor));
 	jv body = JV_OBJECT(jv_string("Meta"), meta);
 	jv trusted = alba_get(jv_copy(build), "trusted");
-	jv delivery = nonempty(build, "delivery");
+	jv delivery = alba_nonempty(build, "delivery");
 
 	if (jv_get_kind(trusted) == JV_KIND_TRUE) {
 		jv inject = alba_get(jv_copy(config), "inject");
@@ -201,7 +190,7 @@ main(int argc, char *argv[])
 		static const char *const need[] = { "repo_url", "commit", "branch" };
 		size_t i;
 		for (i = 0; i < 3 && !missing; i++) {
-			jv v = nonempty(build, need[i]);
+			jv v = alba_nonempty(build, need[i]);
 			if (!jv_is_valid(v))
 				missing = i == 0 ? ".build.repo_url is missing or empty" :
 				    i == 1 ? ".build.commit is missing or empty" :
@@ -220,17 +209,13 @@ main(int argc, char *argv[])
 		alba_doc_fail(doc, 400, "no_config",
 		    "the document has no .config object: run alba-config first");
 	}
-	flavor = nonempty(build, "flavor");
+	flavor = alba_nonempty(build, "flavor");
 	if (!jv_is_valid(flavor)) {
 		jv_free(flavor);
 		flavor = jv_string("default");
 	}
 	builder = builder_of(config, alba_str(flavor));
-	ns = nonempty(config, "namespace");
-	if (!jv_is_valid(ns)) {
-		jv_free(ns);
-		ns = jv_string("ci");
-	}
+	ns = jv_string(alba_config_namespace(config));
 	body = request_body(doc, config, build, alba_str(flavor));
 	jv_free(flavor);
 	jv_free(config);
@@ -313,7 +298,7 @@ main(int argc, char *argv[])
 	reply = jv_parse_sized(r.body ? r.body : "", (int)r.len);
 	alba_response_free(&r);
 	jv id = jv_get_kind(reply) == JV_KIND_OBJECT ?
-	    nonempty(reply, "DispatchedJobID") : jv_invalid();
+	    alba_nonempty(reply, "DispatchedJobID") : jv_invalid();
 	if (!jv_is_valid(id)) {
 		alba_service_free(&nomad);
 		jv_free(id);

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "alba.h"
@@ -462,39 +461,6 @@ run_frames(void)
 
 /* ---- Nomad */
 
-static char *
-xprintf(const char *fmt, ...) ALBA_PRINTF(1, 2);
-
-static char *
-xprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		alba_die(ALBA_TEMP, "out of memory");
-	va_end(ap);
-	return s;
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, ms % 1000 * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* A GET answered whole; dies on a transport failure. */
 static void
 get(const char *path, struct alba_response *resp, long timeout_ms)
@@ -541,10 +507,10 @@ first_alloc(const char *jobid, long wait_ms)
 {
 	struct alba_response resp;
 	unsigned long long index = 0;
-	long long deadline = now_ms() + wait_ms;
+	long long deadline = alba_mono_ms() + wait_ms;
 	char *path;
 
-	path = xprintf("/v1/job/%s?namespace=%s%s", g.job_enc, g.ns_enc, g.region_q);
+	path = alba_xprintf("/v1/job/%s?namespace=%s%s", g.job_enc, g.ns_enc, g.region_q);
 	get(path, &resp, 0);
 	free(path);
 	if (resp.status == 404) {
@@ -555,15 +521,15 @@ first_alloc(const char *jobid, long wait_ms)
 		nomad_error("the job lookup", &resp);
 	alba_response_free(&resp);
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - alba_mono_ms();
 		jv list, best = jv_null();
 		double bi = 0;
 		if (left < 10)
 			left = 10;
 		path = index ?
-		    xprintf("/v1/job/%s/allocations?namespace=%s%s&index=%llu&wait=%lldms",
+		    alba_xprintf("/v1/job/%s/allocations?namespace=%s%s&index=%llu&wait=%lldms",
 			g.job_enc, g.ns_enc, g.region_q, index, left) :
-		    xprintf("/v1/job/%s/allocations?namespace=%s%s", g.job_enc, g.ns_enc, g.region_q);
+		    alba_xprintf("/v1/job/%s/allocations?namespace=%s%s", g.job_enc, g.ns_enc, g.region_q);
 		get(path, &resp, left + 30000);
 		free(path);
 		if (resp.status != 200)
@@ -594,11 +560,11 @@ first_alloc(const char *jobid, long wait_ms)
 			return;
 		}
 		jv_free(best);
-		if (now_ms() >= deadline)
+		if (alba_mono_ms() >= deadline)
 			fatal(504, "no_allocation", "job %s has no allocation after %g s", jobid,
 			    wait_ms / 1000.0);
 		if (index == 0)
-			sleep_ms(200);	/* never loop with index 0 */
+			alba_sleep_ms(200);	/* never loop with index 0 */
 	}
 }
 
@@ -744,7 +710,7 @@ static void
 log_start(CURLM *m, struct xfer *x, int follow)
 {
 	long long off = resume_offset();
-	char *path = xprintf("/v1/client/fs/logs/%s?task=" TASK "&type=%s&follow=%s"
+	char *path = alba_xprintf("/v1/client/fs/logs/%s?task=" TASK "&type=%s&follow=%s"
 	    "&origin=start&offset=%lld&namespace=%s%s", g.alloc, g.type,
 	    follow ? "true" : "false", off, g.ns_enc, g.region_q);
 
@@ -760,9 +726,9 @@ static void
 watch_start(CURLM *m, struct xfer *x, unsigned long long index)
 {
 	char *path = index ?
-	    xprintf("/v1/allocation/%s?namespace=%s%s&index=%llu&wait=" WATCH_WAIT,
+	    alba_xprintf("/v1/allocation/%s?namespace=%s%s&index=%llu&wait=" WATCH_WAIT,
 		g.alloc, g.ns_enc, g.region_q, index) :
-	    xprintf("/v1/allocation/%s?namespace=%s%s", g.alloc, g.ns_enc, g.region_q);
+	    alba_xprintf("/v1/allocation/%s?namespace=%s%s", g.alloc, g.ns_enc, g.region_q);
 
 	x_start(m, x, X_WATCH, path, WATCH_TIMEOUT_MS);
 	x->index = 0;
@@ -789,7 +755,7 @@ follow_alloc(struct astate *st)
 	g.curname[0] = 0;
 	watch_start(m, &wx, 0);
 	while (!log_done) {
-		long long now = now_ms();
+		long long now = alba_mono_ms();
 		int running, nq;
 		CURLMsg *msg;
 
@@ -821,7 +787,7 @@ follow_alloc(struct astate *st)
 					if (++watch_fails > MAX_FAILS)
 						fatal(503, "nomad_unavailable", "unable to reach nomad at %s: %s",
 						    g.svc.shown, *wx.errbuf ? wx.errbuf : curl_easy_strerror(rc));
-					wretry_at = now_ms() + 1000;
+					wretry_at = alba_mono_ms() + 1000;
 				} else if (status != 200) {
 					struct alba_response r = { .status = status, .body = wx.body, .len = wx.len };
 					wx.body = NULL;
@@ -839,9 +805,9 @@ follow_alloc(struct astate *st)
 					windex = wx.index < windex ? 0 : wx.index;
 					st->index = windex;
 					if (windex == 0)
-						wretry_at = now_ms() + 200;
+						wretry_at = alba_mono_ms() + 200;
 					if (st->dead && drain_at < 0)
-						drain_at = now_ms() + DRAIN_MS;
+						drain_at = alba_mono_ms() + DRAIN_MS;
 				}
 				x_end(m, &wx);
 				continue;
@@ -850,7 +816,7 @@ follow_alloc(struct astate *st)
 			if (status && (status < 200 || status > 299)) {
 				if (status == 404 && lx.body && strstr(lx.body, "not started yet")) {
 					x_end(m, &lx);
-					retry_at = now_ms() + 250;
+					retry_at = alba_mono_ms() + 250;
 					continue;
 				}
 				struct alba_response r = { .status = status, .body = lx.body, .len = lx.len };
@@ -880,12 +846,12 @@ follow_alloc(struct astate *st)
 			if (++log_fails > MAX_FAILS)
 				fatal(503, "nomad_unavailable", "the log stream of allocation %.8s keeps "
 				    "failing: %s", g.alloc, *lx.errbuf ? lx.errbuf : curl_easy_strerror(rc));
-			retry_at = now_ms() + (log_fails > 1 ? 100L << (log_fails - 2) : 0);
+			retry_at = alba_mono_ms() + (log_fails > 1 ? 100L << (log_fails - 2) : 0);
 			x_end(m, &lx);
 		}
 		if (log_done)
 			break;
-		now = now_ms();
+		now = alba_mono_ms();
 		long t = 200;
 		if (drain_at >= 0 && lx.follow && drain_at - now < t)
 			t = (long)(drain_at - now);
@@ -911,7 +877,7 @@ wait_next(struct astate *st)
 	char *path;
 
 	for (;;) {
-		path = xprintf("/v1/allocation/%s?namespace=%s%s&index=%llu&wait=" WATCH_WAIT,
+		path = alba_xprintf("/v1/allocation/%s?namespace=%s%s&index=%llu&wait=" WATCH_WAIT,
 		    g.alloc, g.ns_enc, g.region_q, index);
 		get(path, &resp, WATCH_TIMEOUT_MS);
 		free(path);
@@ -924,7 +890,7 @@ wait_next(struct astate *st)
 		jv_free(a);
 		if (*st->next)
 			return;
-		path = xprintf("/v1/job/%s?namespace=%s%s", g.job_enc, g.ns_enc, g.region_q);
+		path = alba_xprintf("/v1/job/%s?namespace=%s%s", g.job_enc, g.ns_enc, g.region_q);
 		get(path, &resp, 0);
 		free(path);
 		if (resp.status == 200) {
@@ -939,7 +905,7 @@ wait_next(struct astate *st)
 		}
 		alba_response_free(&resp);
 		if (index == 0)
-			sleep_ms(200);
+			alba_sleep_ms(200);
 	}
 }
 
@@ -1041,10 +1007,10 @@ main(int argc, char *argv[])
 	snprintf(g.ns, sizeof g.ns, "%s", ns);
 	if (g.svc.region) {
 		char *r = alba_urlencode(g.svc.region);
-		g.region_q = xprintf("&region=%s", r ? r : "");
+		g.region_q = alba_xprintf("&region=%s", r ? r : "");
 		free(r);
 	} else
-		g.region_q = xprintf("%s", "");
+		g.region_q = alba_xprintf("%s", "");
 	if (g.job_enc == NULL || g.ns_enc == NULL)
 		alba_die(ALBA_TEMP, "out of memory");
 	run_nomad(jobid, wait_ms);

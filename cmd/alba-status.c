@@ -47,19 +47,7 @@ now_s(void)
 static double
 mono_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-sleep_s(double s)
-{
-	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
+	return (double)alba_mono_ms() / 1e3;
 }
 
 /* The string at path in v, or "".  Borrows v. */
@@ -466,30 +454,11 @@ config_for(const char *repo_url, jv *config, char *err, size_t errlen)
 static int
 belongs(jv config, jv job, const char *ns)
 {
-	char parent[512], b[512], cns[256];
-	jv fl;
-	int ok = 0;
+	char parent[512];
 
 	sget(job, "ParentID", parent, sizeof parent);
-	if (alba_getstr(config, "namespace", cns, sizeof cns) == NULL || !*cns)
-		snprintf(cns, sizeof cns, "ci");
-	if (strcmp(cns, ns))
-		return 0;
-	if (alba_getstr(config, "builder", b, sizeof b) == NULL || !*b)
-		snprintf(b, sizeof b, "builder");
-	if (strcmp(b, parent) == 0)
-		return 1;
-	fl = alba_get(jv_copy(config), "flavors");
-	if (jv_get_kind(fl) == JV_KIND_OBJECT) {
-		jv_object_foreach(fl, k, v) {
-			if (jv_get_kind(v) == JV_KIND_STRING && strcmp(jv_string_value(v), parent) == 0)
-				ok = 1;
-			jv_free(k);
-			jv_free(v);
-		}
-	}
-	jv_free(fl);
-	return ok;
+	return strcmp(alba_config_namespace(config), ns) == 0 &&
+	    alba_config_is_builder(config, parent);
 }
 
 /*
@@ -961,7 +930,7 @@ watch_mode(double idle_s)
 	if ((multi = curl_multi_init()) == NULL)
 		alba_die(ALBA_TEMP, "unable to initialise libcurl");
 	while ((w.last = rescan(&w, 0)) == 0) {
-		sleep_s(backoff);
+		alba_sleep_ms((long)(backoff * 1000));
 		backoff = backoff * 2 > 30 ? 30 : backoff * 2;
 	}
 	for (;;) {
@@ -1019,7 +988,7 @@ watch_mode(double idle_s)
 			backoff = 0.5;
 		alba_warn("the event stream of nomad at %s ended (HTTP %ld): resuming from "
 		    "index %llu in %.1f s", nomad.shown, code, w.last + 1, backoff);
-		sleep_s(backoff);
+		alba_sleep_ms((long)(backoff * 1000));
 		backoff = backoff * 2 > 30 ? 30 : backoff * 2;
 		/* What ended while the stream was away. */
 		rescan(&w, w.last + 1);

@@ -36,6 +36,12 @@ extern const char *alba_prog;	/* set first thing in main() */
 void alba_warn(const char *fmt, ...) ALBA_PRINTF(1, 2);
 /* "alba-x: fatal: ..." on stderr, then exit(code). */
 void alba_die(int code, const char *fmt, ...) ALBA_PRINTF(2, 3) ALBA_NORETURN;
+/* Milliseconds on the monotonic clock (clock.c). */
+long long alba_mono_ms(void);
+/* Sleep ms milliseconds, on through signals. */
+void alba_sleep_ms(long ms);
+/* A fresh string from fmt (free it); dies with ALBA_TEMP if out of memory. */
+char *alba_xprintf(const char *fmt, ...) ALBA_PRINTF(1, 2);
 /* The usage string on stderr, then exit 100. */
 void alba_dieusage(const char *usage) ALBA_NORETURN;
 /* Parse a size with an optional k/m/g suffix (powers of 1024); -1 if bad. */

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "alba.h"
 #include "crypto.h"
@@ -328,14 +327,13 @@ request(const struct forge *f, const char *method, const char *path,
 	for (i = 0; i < attempts; i++) {
 		if (i > 0) {
 			long ms = (250L << (i - 1)) + rand() % 100;
-			struct timespec ts = { ms / 1000, ms % 1000 * 1000000L };
 			if (rc)
 				alba_warn("%s, retrying in %ld ms", resp->error, ms);
 			else
 				alba_warn("%s at %s answered %ld to %s, retrying in %ld ms",
 				    f->name, f->svc.shown, resp->status, method, ms);
 			alba_response_free(resp);
-			nanosleep(&ts, NULL);
+			alba_sleep_ms(ms);
 		}
 		rc = alba_http(&f->svc, &rq, resp);
 		if (rc == ALBA_PERM) {

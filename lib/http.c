@@ -275,13 +275,12 @@ alba_http(const struct alba_service *svc, const struct alba_request *req,
 		if (i > 0) {
 			/* 200 ms, 400 ms, 800 ms, ... plus up to 100 ms of jitter. */
 			long ms = (200L << (i - 1)) + rand() % 100;
-			struct timespec ts = { ms / 1000, ms % 1000 * 1000000L };
 			if (rc)
 				alba_warn("%s, retrying in %ld ms", resp->error, ms);
 			else
 				alba_warn("%s at %s answered %ld, retrying in %ld ms",
 				    svc->name, svc->shown, resp->status, ms);
-			nanosleep(&ts, NULL);
+			alba_sleep_ms(ms);
 			reset(resp);
 		}
 		rc = transfer(svc, &rq, &s);

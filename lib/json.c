@@ -76,6 +76,17 @@ alba_str(jv v)
 	return jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
 }
 
+jv
+alba_nonempty(jv v, const char *path)
+{
+	jv s = alba_get(jv_copy(v), path);
+
+	if (alba_str(s) && *alba_str(s))
+		return s;
+	jv_free(s);
+	return jv_invalid();
+}
+
 const char *
 alba_getstr(jv v, const char *path, char *buf, size_t n)
 {

@@ -23,6 +23,9 @@ jv alba_del(jv v, const char *path);
 /* Borrows v: its string if it is a string, else NULL.  The pointer lives
  * as long as v does. */
 const char *alba_str(jv v);
+/* The member at path if it is a non-empty string, else an invalid.
+ * Borrows v. */
+jv alba_nonempty(jv v, const char *path);
 /* The string at path in v, copied into buf (size n) and returned, or NULL
  * if absent, not a string, containing a NUL, or longer than n - 1.
  * Borrows v. */

@@ -103,3 +103,18 @@ alba_sanitize(char *out, size_t n, const char *s, size_t len)
 	}
 	out[i] = 0;
 }
+
+char *
+alba_xprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		alba_die(ALBA_TEMP, "out of memory");
+	return s;
+}

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alba.h"
 #include "crypto.h"
@@ -181,9 +180,8 @@ kv_send(const struct alba_service *c, const struct alba_request *rq,
 		    strcmp(rq->method, "GET"))
 			return rc;
 		long ms = 200L << i;
-		struct timespec ts = { 0, ms * 1000000L };
 		alba_warn("consul at %s answered 500, retrying in %ld ms", c->shown, ms);
-		nanosleep(&ts, NULL);
+		alba_sleep_ms(ms);
 		alba_response_free(r);
 	}
 }
@@ -242,27 +240,36 @@ decode(const struct alba_response *r, const char *key)
 	return v;
 }
 
+/* The key of repo_url and its KV path (both to free, NULL on failure), and
+ * the URL as messages show it in url (size n); 0, or the failure. */
+static int
+locate(const struct alba_service *consul, const char *repo_url, char **key,
+    char **path, char *url, size_t n, const char **code, char *err, size_t errlen)
+{
+	*path = NULL;
+	if ((*key = alba_config_key(repo_url)) == NULL ||
+	    (*path = kv_path(consul, *key)) == NULL)
+		return fail(code, "consul_unreachable", err, errlen, 503, "out of memory");
+	show_url(url, n, repo_url);
+	if (strstr(*key, "//"))
+		return fail(code, "consul_refused", err, errlen, 502,
+		    "the key %s of %s holds '//', which Consul cannot address",
+		    *key, url);
+	return 0;
+}
+
 int
 alba_config_fetch_code(const struct alba_service *consul, const char *repo_url,
     jv *config, const char **code, char *err, size_t errlen)
 {
 	struct alba_request rq;
 	struct alba_response r;
-	char *key = alba_config_key(repo_url), *path = NULL, url[200];
-	int rc, st = 0;
+	char *key, *path, url[200];
+	int rc, st;
 
 	*config = jv_invalid();
-	if (key == NULL || (path = kv_path(consul, key)) == NULL) {
-		free(key);
-		return fail(code, "consul_unreachable", err, errlen, 503, "out of memory");
-	}
-	show_url(url, sizeof url, repo_url);
-	if (strstr(key, "//")) {
-		st = fail(code, "consul_refused", err, errlen, 502,
-		    "the key %s of %s holds '//', which Consul cannot address",
-		    key, url);
+	if ((st = locate(consul, repo_url, &key, &path, url, sizeof url, code, err, errlen)))
 		goto done;
-	}
 	memset(&rq, 0, sizeof rq);
 	rq.method = "GET";
 	rq.path = path;
@@ -305,20 +312,11 @@ alba_config_store(const struct alba_service *consul, const char *repo_url,
 {
 	struct alba_request rq;
 	struct alba_response r;
-	char *key = alba_config_key(repo_url), *path = NULL, url[200];
-	int rc, st = 0;
+	char *key, *path, url[200];
+	int rc, st;
 
-	if (key == NULL || (path = kv_path(consul, key)) == NULL) {
-		free(key);
-		return fail(code, "consul_unreachable", err, errlen, 503, "out of memory");
-	}
-	show_url(url, sizeof url, repo_url);
-	if (strstr(key, "//")) {
-		st = fail(code, "consul_refused", err, errlen, 502,
-		    "the key %s of %s holds '//', which Consul cannot address",
-		    key, url);
+	if ((st = locate(consul, repo_url, &key, &path, url, sizeof url, code, err, errlen)))
 		goto done;
-	}
 	memset(&rq, 0, sizeof rq);
 	rq.method = "PUT";
 	rq.path = path;
@@ -335,4 +333,36 @@ done:
 	free(path);
 	free(key);
 	return st;
+}
+
+const char *
+alba_config_namespace(jv config)
+{
+	jv ns = alba_nonempty(config, "namespace");
+	const char *s = alba_str(ns);
+
+	/* The string is config's own: alba_get returned a copy of the same
+	 * refcounted value, which config keeps alive. */
+	jv_free(ns);
+	return s ? s : "ci";
+}
+
+int
+alba_config_is_builder(jv config, const char *parent)
+{
+	jv b = alba_nonempty(config, "builder"), fl;
+	int ok = strcmp(alba_str(b) ? alba_str(b) : "builder", parent) == 0;
+
+	jv_free(b);
+	fl = alba_get(jv_copy(config), "flavors");
+	if (!ok && jv_get_kind(fl) == JV_KIND_OBJECT) {
+		jv_object_foreach(fl, k, v) {
+			if (alba_str(v) && strcmp(alba_str(v), parent) == 0)
+				ok = 1;
+			jv_free(k);
+			jv_free(v);
+		}
+	}
+	jv_free(fl);
+	return ok;
 }

@@ -37,6 +37,14 @@ int alba_config_fetch_code(const struct alba_service *consul,
     const char *repo_url, jv *config, const char **code, char *err,
     size_t errlen);
 
+/* config.namespace, or "ci" when absent or empty.  Borrows config: the
+ * string lives as long as config does. */
+const char *alba_config_namespace(jv config);
+/* 1 if parent is config.builder ("builder" when absent) or one of the
+ * config.flavors values: a job a build of this repository may be
+ * dispatched from.  Borrows config. */
+int alba_config_is_builder(jv config, const char *parent);
+
 /* Store value (len bytes, the caller has checked it is a JSON object) as
  * the configuration of repo_url: PUT /v1/kv/<key>.  0, or an HTTP status
  * as alba_config_fetch_code returns them, with *code and err set. */

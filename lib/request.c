@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "alba.h"
 #include "request.h"
 #include "utf8.h"
 
@@ -24,15 +24,6 @@ struct in {
 	size_t off, len, cap;
 	long long deadline;	/* ms, CLOCK_MONOTONIC */
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 fail(char *msg, size_t n, int status, const char *fmt, ...)
@@ -63,7 +54,7 @@ more(struct in *in, size_t room)
 		in->cap = cap;
 	}
 	for (;;) {
-		long long left = in->deadline - now_ms();
+		long long left = in->deadline - alba_mono_ms();
 		struct pollfd p = { in->fd, POLLIN, 0 };
 		ssize_t r;
 		if (left <= 0)
@@ -402,7 +393,7 @@ int
 alba_request_read(int fd, int cont_fd, const struct alba_reqlimits *lim, jv *req,
     char *msg, size_t msglen)
 {
-	struct in in = { fd, NULL, 0, 0, 0, now_ms() + lim->timeout_ms };
+	struct in in = { fd, NULL, 0, 0, 0, alba_mono_ms() + lim->timeout_ms };
 	jv headers = jv_object(), body;
 	size_t hbytes = 0, hcount = 0;
 	char *l;

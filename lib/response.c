@@ -6,9 +6,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "alba.h"
 #include "response.h"
 
 const char *
@@ -108,17 +108,15 @@ void
 alba_respond_linger(int fd, long ms)
 {
 	struct stat st;
-	struct timespec t0, t;
 	char buf[16384];
 	size_t total = 0;
+	long long end;
 
 	if (fstat(fd, &st) || !S_ISSOCK(st.st_mode) || shutdown(fd, SHUT_WR))
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	end = alba_mono_ms() + ms;
 	while (total < ((size_t)64 << 20)) {
-		long left;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		long long left = end - alba_mono_ms();
 		struct pollfd p = { fd, POLLIN, 0 };
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 			return;

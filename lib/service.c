@@ -24,19 +24,6 @@ xstrdup(const char *s)
 	return d;
 }
 
-static char *
-xprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		alba_die(ALBA_TEMP, "out of memory");
-	va_end(ap);
-	return s;
-}
-
 /* getenv, with "" read as unset. */
 static const char *
 env(const char *name)
@@ -154,8 +141,8 @@ server_name(struct alba_service *svc, const char *scheme, const char *host,
 	memcpy(name_only, name, nlen);
 	name_only[nlen] = 0;
 	free(svc->base);
-	svc->base = xprintf("%s://%s:%s%s", scheme, name_only, port, path);
-	char *entry = xprintf("%s:%s:%.*s:%s", name_only, port, (int)hlen, host, port);
+	svc->base = alba_xprintf("%s://%s:%s%s", scheme, name_only, port, path);
+	char *entry = alba_xprintf("%s:%s:%.*s:%s", name_only, port, (int)hlen, host, port);
 	svc->connect_list = curl_slist_append(NULL, entry);
 	free(entry);
 	if (svc->connect_list == NULL)
@@ -188,7 +175,7 @@ alba_service_nomad(struct alba_service *svc, char *err, size_t errlen)
 		svc->base = xstrdup("http://127.0.0.1");
 		svc->shown = xstrdup(addr);
 	} else {
-		char *tmp = strstr(addr, "://") ? xstrdup(addr) : xprintf("http://%s", addr);
+		char *tmp = strstr(addr, "://") ? xstrdup(addr) : alba_xprintf("http://%s", addr);
 		int bad = split_url(tmp, &u);
 		free(tmp);
 		if (bad || (strcmp(u.scheme, "http") && strcmp(u.scheme, "https"))) {
@@ -197,7 +184,7 @@ alba_service_nomad(struct alba_service *svc, char *err, size_t errlen)
 			return fail(err, errlen, "NOMAD_ADDR is not an http, https or unix address: %s", shown);
 		}
 		/* Only scheme, user-info and host count (api/nomad.md §8). */
-		svc->base = xprintf("%s://%s", u.scheme, u.host);
+		svc->base = alba_xprintf("%s://%s", u.scheme, u.host);
 		svc->shown = xstrdup(svc->base);
 		if (*u.userinfo)
 			svc->basic = xstrdup(u.userinfo);
@@ -209,7 +196,7 @@ alba_service_nomad(struct alba_service *svc, char *err, size_t errlen)
 		svc->basic = xstrdup(v);
 	}
 	if ((v = env("NOMAD_TOKEN")))
-		svc->token_header = xprintf("X-Nomad-Token: %s", v);
+		svc->token_header = alba_xprintf("X-Nomad-Token: %s", v);
 	svc->namespace = xstrdup(env("NOMAD_NAMESPACE"));
 	svc->region = xstrdup(env("NOMAD_REGION"));
 	if (!env("NOMAD_CLIENT_CERT") != !env("NOMAD_CLIENT_KEY"))
@@ -246,13 +233,13 @@ consul_token(struct alba_service *svc, char *err, size_t errlen)
 			e--;
 		buf[e] = 0;
 		if (e > b) {
-			svc->token_header = xprintf("X-Consul-Token: %s", buf + b);
+			svc->token_header = alba_xprintf("X-Consul-Token: %s", buf + b);
 			memset(buf, 0, sizeof buf);
 			return 0;
 		}
 	}
 	if (tok)
-		svc->token_header = xprintf("X-Consul-Token: %s", tok);
+		svc->token_header = alba_xprintf("X-Consul-Token: %s", tok);
 	return 0;
 }
 
@@ -276,12 +263,12 @@ alba_service_consul(struct alba_service *svc, char *err, size_t errlen)
 	}
 	if (strncmp(addr, "unix://", 7) == 0) {
 		svc->unix_path = xstrdup(addr + 7);
-		svc->base = xprintf("%s://localhost", https ? "https" : "http");
+		svc->base = alba_xprintf("%s://localhost", https ? "https" : "http");
 		svc->shown = xstrdup(addr);
 	} else {
 		char *tmp;
 		if (strstr(addr, "://") == NULL)
-			tmp = xprintf("http://%s", addr);
+			tmp = alba_xprintf("http://%s", addr);
 		else
 			tmp = xstrdup(addr);
 		r = split_url(tmp, &u);
@@ -296,7 +283,7 @@ alba_service_consul(struct alba_service *svc, char *err, size_t errlen)
 		else if (strcmp(u.scheme, "http") != 0)
 			return fail(err, errlen, "Unknown protocol scheme: %s", u.scheme);
 		/* http:// never downgrades CONSUL_HTTP_SSL=true. */
-		svc->base = xprintf("%s://%s%s", https ? "https" : "http", u.host, u.path);
+		svc->base = alba_xprintf("%s://%s%s", https ? "https" : "http", u.host, u.path);
 		svc->shown = xstrdup(svc->base);
 		if (*u.userinfo)
 			svc->basic = xstrdup(u.userinfo);
@@ -337,10 +324,10 @@ alba_service_forge(struct alba_service *svc, const char *name, const char *url,
 	svc->name = name;
 	if (split_url(url, &u) || (strcmp(u.scheme, "http") && strcmp(u.scheme, "https")))
 		return fail(err, errlen, "the %s url is not an http or https URL", name);
-	svc->base = xprintf("%s://%s%s", u.scheme, u.host, u.path);
+	svc->base = alba_xprintf("%s://%s%s", u.scheme, u.host, u.path);
 	svc->shown = xstrdup(svc->base);
 	if (authorization)
-		svc->token_header = xprintf("Authorization: %s", authorization);
+		svc->token_header = alba_xprintf("Authorization: %s", authorization);
 	return 0;
 }
 
