@@ -262,14 +262,25 @@ nomad_fail(jv doc, int rc, const char *err)
 	alba_doc_fail(doc, 502, "nomad_error", "%s", err);
 }
 
+/* A job purged while it was pending or running, as a verdict reads it: a
+ * stopped, dead job (its allocations stay until GC).  Consumes job. */
+static jv
+purged(jv job)
+{
+	job = jv_object_set(job, jv_string("Stop"), jv_true());
+	return jv_object_set(job, jv_string("Status"), jv_string("dead"));
+}
+
 /* Block until job id is dead, or pending without an allocation past the
- * placement bound; *job is its last state.  Returns 0 or an error status. */
+ * placement bound, or purged (gone after it was seen); *job is its last
+ * state.  Returns 0 or an error status. */
 static int
 wait_job(const char *id, const char *ns, jv *job, char *err, size_t errlen)
 {
 	unsigned long long index = 0, got = 0;
 	double left = 0;
 	int rc;
+	jv seen = jv_invalid();
 
 	*job = jv_invalid();
 	for (;;) {
@@ -287,10 +298,19 @@ wait_job(const char *id, const char *ns, jv *job, char *err, size_t errlen)
 		rc = alba_nomad_json(&nomad, "GET", p, NULL, wait_ms + 30000, job, &got,
 		    err, errlen);
 		free(p);
+		if (rc == 404 && jv_is_valid(seen)) {
+			jv_free(*job);
+			*job = purged(seen);
+			return 0;
+		}
+		jv_free(seen);
 		if (rc)
 			return rc;
-		if (strcmp(sget(*job, "Status", st, sizeof st), "dead") == 0)
+		seen = jv_copy(*job);
+		if (strcmp(sget(*job, "Status", st, sizeof st), "dead") == 0) {
+			jv_free(seen);
 			return 0;
+		}
 		left = 0;
 		if (strcmp(st, "pending") == 0 && bound_s > 0) {
 			jv sub = alba_get(jv_copy(*job), "SubmitTime"), allocs;
@@ -299,13 +319,17 @@ wait_job(const char *id, const char *ns, jv *job, char *err, size_t errlen)
 			left = s + (double)bound_s - now_s();
 			if (left <= 0) {
 				int none;
-				if ((rc = get_allocs(id, ns, &allocs, err, errlen)))
+				if ((rc = get_allocs(id, ns, &allocs, err, errlen))) {
+					jv_free(seen);
 					return rc;
+				}
 				none = jv_get_kind(allocs) == JV_KIND_ARRAY &&
 				    jv_array_length(jv_copy(allocs)) == 0;
 				jv_free(allocs);
-				if (none)
+				if (none) {
+					jv_free(seen);
 					return 0;
+				}
 			}
 		}
 		/* A smaller index than ours: Nomad's state went back; start over. */
@@ -777,23 +801,30 @@ handle_batch(struct watch *w, jv batch)
 	n = jv_array_length(jv_copy(evs));
 	for (i = 0; i < n; i++) {
 		jv e = jv_array_get(jv_copy(evs), i), job, del;
-		char topic[32], ns[256], st[32];
+		char topic[32] = "", ns[256], st[32] = "";
 
 		sget(e, "Topic", topic, sizeof topic);
 		del = alba_get(jv_copy(e), "Payload.Deleted");
 		job = alba_get(jv_copy(e), "Payload.Job");
-		if (strcmp(topic, "Job") || jv_get_kind(del) == JV_KIND_TRUE ||
-		    jv_get_kind(job) != JV_KIND_OBJECT || !is_build(job)) {
+		sget(job, "Status", st, sizeof st);
+		/* A deleted job that was dead has been reported (or GC took its
+		 * allocations, and with them its verdict); one deleted in flight
+		 * was purged: it ends here, no other event will say so. */
+		if (strcmp(topic, "Job") || jv_get_kind(job) != JV_KIND_OBJECT ||
+		    !is_build(job) || (jv_get_kind(del) == JV_KIND_TRUE && !strcmp(st, "dead"))) {
 			jv_free(del);
 			jv_free(job);
 			jv_free(e);
 			continue;
 		}
+		if (jv_get_kind(del) == JV_KIND_TRUE) {
+			job = purged(job);
+			snprintf(st, sizeof st, "dead");
+		}
 		jv_free(del);
 		if (!*sget(job, "Namespace", ns, sizeof ns) && !*sget(e, "Namespace", ns, sizeof ns))
 			snprintf(ns, sizeof ns, "default");
 		jv_free(e);
-		sget(job, "Status", st, sizeof st);
 		if (strcmp(st, "dead") == 0)
 			ended(w, job, ns, index);
 		else {

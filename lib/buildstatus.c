@@ -209,8 +209,11 @@ alba_build_status(jv job, jv allocs, double now_s, long bound_s, int *why)
 		out = status("error", exit_code, alloc_id, *d ?
 		    jv_string_fmt("allocation lost: %s", d) : jv_string("allocation lost"),
 		    started, finished);
-	} else if ((strcmp(ds, "stop") == 0 || strcmp(ds, "evict") == 0) &&
+	} else if ((strcmp(ds, "stop") == 0 || strcmp(ds, "evict") == 0 ||
+	    (stop && (strcmp(cs, "pending") == 0 || strcmp(cs, "running") == 0))) &&
 	    strcmp(cs, "failed") != 0) {
+		/* Told to stop, or its job stopped (or purged) before the
+		 * scheduler got to the allocation. */
 		w = ALBA_BUILD_STOPPED;
 		out = status("error", exit_code, alloc_id, jv_string("stopped"), started,
 		    finished);

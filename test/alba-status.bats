@@ -99,6 +99,10 @@ job_stop() {
 	curl -sS -f -X DELETE "$NOMAD_URL/v1/job/$(enc "$1")?namespace=$JOBS_NS" >/dev/null
 }
 
+job_purge() {
+	curl -sS -f -X DELETE "$NOMAD_URL/v1/job/$(enc "$1")?namespace=$JOBS_NS&purge=true" >/dev/null
+}
+
 job_status() {
 	curl -sS "$NOMAD_URL/v1/job/$(enc "$1")?namespace=$JOBS_NS" | jq -r .Status
 }
@@ -248,6 +252,36 @@ check_five() {
 	assert_equal "$(jq -r '.forge' "$BATS_TEST_TMPDIR/w.out" | sort -u)" posted
 	assert_equal "$(jq -r .job.id "$BATS_TEST_TMPDIR/w.out" | sort | uniq | wc -l)" 5
 	assert_equal "$(posts)" 5
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/w.err")" ""
+}
+
+@test "purged while running: wait and watch report it stopped; purged after its end: nothing" {
+	start_watcher "$BATS_TEST_TMPDIR/w.out" "$BATS_TEST_TMPDIR/w.err" -n 1
+	dispatch ok '{"exit_code":0}'
+	OK=$ID
+	wait_until 15 lines "$BATS_TEST_TMPDIR/w.out" 1
+	dispatch purged '{"hold":true}'
+	doc "$ID" purged >"$BATS_TEST_TMPDIR/p.doc"
+	alba-status -w -p -n 1 <"$BATS_TEST_TMPDIR/p.doc" >"$BATS_TEST_TMPDIR/p.out" \
+		2>"$BATS_TEST_TMPDIR/p.err" 3>&- &
+	local pid=$! rc=0
+	wait_until 5 eval '[ "$(job_status "$ID")" = running ]'
+	wait_until 10 blocked "$ID"
+	job_purge "$ID"
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 1
+	assert_equal "$(jq -c '.status | [.state, .description]' "$BATS_TEST_TMPDIR/p.out")" '["error","stopped"]'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/p.err")" ""
+	wait_until 15 lines "$BATS_TEST_TMPDIR/w.out" 2
+	# A purge of a build that has ended (and been reported) says nothing new.
+	job_purge "$OK"
+	sleep 1
+	stop_watcher
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/w.out")" 2
+	assert_equal "$(jq -r --arg id "$ID" 'select(.job.id == $id) | .forge' "$BATS_TEST_TMPDIR/w.out")" posted
+	assert_equal "$(final purged | sort -u)" "error|albatros/purged|stopped"
+	assert_equal "$(final ok)" "success|albatros/ok|build succeeded"
+	assert_equal "$(posts)" 3
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/w.err")" ""
 }
 

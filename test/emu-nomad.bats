@@ -496,6 +496,8 @@ first_alloc() { allocs "$1" | jq -r 'sort_by(.CreateIndex) | .[0].ID'; }
 	[ "$code" = 200 ]
 	req GET "/v1/job/$(enc "$child")"
 	[ "$code" = 404 ]
+	# Its allocations stay listed until GC (AllocsByJob without a job).
+	allocs "$child" | jq -e 'length == 1 and .[0].DesiredStatus == "stop" and .[0].JobType == "batch"'
 	req DELETE "/v1/job/nope"
 	[ "$code" = 200 ]
 	jq -e '.EvalID == "" and .Index == 0' <<<"$body"

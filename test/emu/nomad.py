@@ -712,8 +712,8 @@ class Alloc:
             "ID": a["ID"], "EvalID": a["EvalID"], "Name": a["Name"],
             "Namespace": a["Namespace"], "NodeID": a["NodeID"],
             "NodeName": a["NodeName"], "JobID": a["JobID"],
-            "JobType": job.d["Type"] if job else "batch",
-            "JobVersion": job.d["Version"] if job else 0,
+            "JobType": job.d["Type"] if job else (self.purged_job or {}).get("Type", "batch"),
+            "JobVersion": job.d["Version"] if job else (self.purged_job or {}).get("Version", 0),
             "TaskGroup": a["TaskGroup"], "DesiredStatus": a["DesiredStatus"],
             "DesiredDescription": a["DesiredDescription"],
             "ClientStatus": a["ClientStatus"],
@@ -1443,6 +1443,13 @@ class NomadEmulator(emucore.Emulator):
                     a = self.allocs.get(aid)
                     if a:
                         out.append(a.stub(j))
+            else:
+                # A purged job's allocations stay until GC: state_store.go
+                # AllocsByJob filters by the job's CreateIndex only when
+                # the job still exists.
+                for a in self.allocs.values():
+                    if a.d["JobID"] == job_id and a.d["Namespace"] == ns:
+                        out.append(a.stub(None))
             out = json.loads(dumps(out))
         self.send_json(resp, out, index)
 
@@ -1604,9 +1611,12 @@ class NomadEmulator(emucore.Emulator):
                 self.send_json(resp, out, 0, write=True)
                 return
             with Txn(self, "JobDeregistered") as tx:
-                j.d["Stop"] = True
-                j.d["JobModifyIndex"] = tx.idx
-                j.d["Status"] = "dead"
+                if not purge:
+                    # A purge deletes the job as it is (fsm.go
+                    # handleJobDeregister: DeleteJobTxn, no Stop).
+                    j.d["Stop"] = True
+                    j.d["JobModifyIndex"] = tx.idx
+                    j.d["Status"] = "dead"
                 # The stop plan, applied with the deregistration: never a
                 # dead child whose allocation is still meant to run.
                 for aid in j.alloc_ids:
@@ -1630,7 +1640,9 @@ class NomadEmulator(emucore.Emulator):
                         a = self.allocs.get(aid)
                         if a:
                             a.purged_job = job_json(j)
-                tx.job(j, deleted=purge)
+                    tx._add("job", j, True)	# the event carries it unchanged
+                else:
+                    tx.job(j)
             if j.rt:
                 j.rt.stop = True
                 if j.rt.proc:
