@@ -74,7 +74,12 @@ $(UNIT): $(OBJ)/test/alba-unit.o $(LIBA) | $(BIN)
 $(OBJ)/lib $(OBJ)/cmd $(OBJ)/test $(BIN):
 	$(Q)mkdir -p $@
 
-# ---- tests
+# ---- the demo and the tests
+
+# The local stack and a build, end to end (scripts/alba-demo).
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)ALBA_BIN=$(abspath $(BIN)) scripts/alba-demo
 
 # The one test command: everything CI runs.
 check: deps
@@ -117,6 +122,6 @@ uninstall:
 clean:
 	rm -rf obj bin build-asan
 
-.PHONY: all check deps check-asan check-valgrind install uninstall clean
+.PHONY: all demo check deps check-asan check-valgrind install uninstall clean
 # Keep the objects make would see as intermediate.
 .SECONDARY:

@@ -101,17 +101,15 @@ setup() {
 	assert_output '{"Type":"service","Datacenters":["*"],"P":null,"g":{"Count":2,"d":90000000000,"i":600000000000,"a":1,"img":"alpine:3"}}'
 }
 
-@test "shipped hcl/builder.hcl (when present) parses and meets the builder contract" {
-	[ -f "$TOP/hcl/builder.hcl" ] || skip "hcl/builder.hcl not written yet"
-	run H2N "$TOP/hcl/builder.hcl"
-	assert_success
-	echo "$output" >"$BATS_TEST_TMPDIR/b.json"
-	run jq -r '.Job.ParameterizedJob.MetaRequired | sort | join(",")' "$BATS_TEST_TMPDIR/b.json"
-	assert_output 'BRANCH,COMMIT,FLAVOR,REPO_URL'
-	run jq -r '.Job.ParameterizedJob.Payload' "$BATS_TEST_TMPDIR/b.json"
-	assert_output optional
-	run jq -r '.Job.Type' "$BATS_TEST_TMPDIR/b.json"
-	assert_output batch
-	run jq -r '.Job.TaskGroups[] | select(.Name == "runner") | .Tasks[] | select(.Name == "executor") | .Name' "$BATS_TEST_TMPDIR/b.json"
-	assert_output executor
+@test "shipped hcl/builder.hcl and hcl/demo.hcl parse and meet the builder contract" {
+	local f
+	for f in builder demo; do
+		H2N "$TOP/hcl/$f.hcl" >"$BATS_TEST_TMPDIR/$f.json"
+		run jq -c '.Job | [(.ParameterizedJob.MetaRequired | sort | join(",")),
+			.ParameterizedJob.Payload, .Type, .Namespace,
+			(.TaskGroups[] | select(.Name == "runner") | .ReschedulePolicy.Attempts,
+			.RestartPolicy.Attempts,
+			(.Tasks[] | select(.Name == "executor") | .DispatchPayload.File))]' "$BATS_TEST_TMPDIR/$f.json"
+		assert_output '["BRANCH,COMMIT,FLAVOR,REPO_URL","optional","batch","ci",0,0,"secret.txt"]'
+	done
 }

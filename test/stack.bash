@@ -8,10 +8,6 @@ HOOK_TOKEN=t0k3n-for-hooks
 HOOK_SECRET=hmac-s3cr3t-key
 INJECT=$'DEPLOY_KEY=sup3r-s3cr3t-value\nAPI_TOKEN=an0ther-s3cr3t'
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # stack_start [CONFIG-JSON]: emulators, builder, configuration, socat.
 stack_start() {
 	local config=${1:-}

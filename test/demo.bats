@@ -1,0 +1,38 @@
+#!/usr/bin/env bats
+# make demo's script, end to end: a real git clone and build through the
+# whole pipeline, its log live and masked, its statuses at the forge, and
+# nothing left running afterwards.
+
+load helpers
+
+@test "alba-demo: a push is built, logged with the secret masked, reported, and cleaned up" {
+	local out
+	run scripts/alba-demo
+	assert_success
+	out=$output
+	[[ $out != *d3m0-d3pl0y-k3y-never-shown* ]]
+	[[ $out == *$'\n== and its stderr\na warning on stderr\n'* ]]
+	# The build's own lines, in order, from GET /build.
+	run grep -E -- '^(building [0-9a-f]{7} of branch main, flavor default|-- [a-z]+|deploying with .*|done)$' <<<"$out"
+	assert_output --regexp $'^building [0-9a-f]{7} of branch main, flavor default\n-- configure\n-- compile\n-- test\n-- package\ndeploying with DEPLOY_KEY=\\*\\*\\*\ndone$'
+	# Pending at dispatch, then the verdict, both linking to the log.
+	run grep -E $'^(pending|success)\talbatros/default\t' <<<"$out"
+	assert_line --index 0 --regexp $'^pending\talbatros/default\tbuild dispatched to nomad\thttp://127.0.0.1:[0-9]+/build\\?job=builder%2Fdispatch-'
+	assert_line --index 1 --regexp $'^success\talbatros/default\tbuild succeeded\t'
+	assert_equal "${#lines[@]}" 2
+}
+
+@test "alba-demo leaves no process and no file behind" {
+	local before after
+	before=$(ls -d /tmp/alba-demo.* 2>/dev/null | wc -l)
+	run scripts/alba-demo
+	assert_success
+	url=$(sed -n 's/^\(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' <<<"$output" | head -1)
+	[ -n "$url" ]
+	run curl -s -m 2 "$url/health"
+	assert_failure
+	after=$(ls -d /tmp/alba-demo.* 2>/dev/null | wc -l)
+	assert_equal "$after" "$before"
+	run pgrep -f 'alba-demo\.[A-Za-z0-9]{6}'
+	assert_failure
+}
