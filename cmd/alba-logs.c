@@ -24,6 +24,7 @@
 #include "json.h"
 #include "logframe.h"
 #include "mask.h"
+#include "utf8.h"
 
 static const char usage_str[] =
     "usage: alba-logs [-Fr] [-m maxbytes] [-t stdout|stderr] [-w seconds]";
@@ -77,84 +78,6 @@ out_room(struct out *o, size_t need)
 	return o->buf;
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes available): 1..4, 0 if
- * it may be valid but is cut short, -1 if invalid. */
-static int
-utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	int len, i;
-
-	if (c < 0xc2 || c > 0xf4)
-		return -1;
-	len = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	for (i = 1; i < len; i++) {
-		if ((size_t)i >= n)
-			return 0;
-		if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xbf))
-			return -1;
-	}
-	return len;
-}
-
-/* JSON-escape p (n bytes) into d as valid UTF-8; invalid bytes become
- * U+FFFD.  An incomplete sequence at the end is not written unless final:
- * returns the number of bytes consumed. */
-static size_t
-json_text(char *d, size_t *dl, const unsigned char *p, size_t n, int final)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i = 0, o = *dl;
-
-	while (i < n) {
-		unsigned char c = p[i];
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-			d[o++] = (char)c;
-			i++;
-			continue;
-		}
-		if (c < 0x80) {
-			d[o++] = '\\';
-			switch (c) {
-			case '"': d[o++] = '"'; break;
-			case '\\': d[o++] = '\\'; break;
-			case '\n': d[o++] = 'n'; break;
-			case '\t': d[o++] = 't'; break;
-			case '\r': d[o++] = 'r'; break;
-			default:
-				memcpy(d + o, "u00", 3);
-				o += 3;
-				d[o++] = hex[c >> 4];
-				d[o++] = hex[c & 15];
-			}
-			i++;
-			continue;
-		}
-		int l = utf8_len(p + i, n - i);
-		if (l == 0 && !final)
-			break;
-		if (l <= 0) {
-			memcpy(d + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-			continue;
-		}
-		memcpy(d + o, p + i, (size_t)l);
-		o += (size_t)l;
-		i += (size_t)l;
-	}
-	*dl = o;
-	return i;
-}
-
 /* Log bytes after masking; rawlen: the log bytes they stand for. */
 static void
 out_data(struct out *o, const unsigned char *p, size_t n, size_t rawlen, int final)
@@ -193,7 +116,7 @@ out_data(struct out *o, const unsigned char *p, size_t n, size_t rawlen, int fin
 	d = out_room(o, srcn * 6 + 256);
 	dl = (size_t)snprintf(d, 64, "{\"stream\":\"%s\",\"data\":\"", o->stream);
 	size_t start = dl;
-	used = json_text(d, &dl, src, srcn, final);
+	used = alba_json_text(d, &dl, src, srcn, final);
 	o->holdlen = srcn - used;
 	memcpy(o->hold, src + used, o->holdlen);
 	if (dl > start) {
@@ -222,7 +145,7 @@ out_separator(struct out *o, const char *alloc, int attempt)
 		size_t dl;
 		char *d = out_room(o, 1024);
 		dl = (size_t)snprintf(d, 64, "{\"stream\":\"%s\",\"data\":\"", o->stream);
-		json_text(d, &dl, (const unsigned char *)text, (size_t)n, 1);
+		alba_json_text(d, &dl, (const unsigned char *)text, (size_t)n, 1);
 		dl += (size_t)snprintf(d + dl, 160, "\",\"alloc\":\"%s\",\"separator\":true}\n", alloc);
 		wr(d, dl);
 	}

@@ -17,6 +17,7 @@
 #include "forge.h"
 #include "http.h"
 #include "json.h"
+#include "utf8.h"
 
 long alba_forge_timeout_ms = 10000;
 int alba_forge_attempts = 4;
@@ -372,20 +373,6 @@ repo_path(const struct forge *f, char *out, size_t n, const char *fmt)
 		snprintf(out + w, n - (size_t)w, fmt, f->sha);
 }
 
-/* Cut s to at most max bytes on a UTF-8 character boundary. */
-static void
-utf8_cut(char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n <= max)
-		return;
-	n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	s[n] = 0;
-}
-
 int
 alba_forge_status(jv doc, const char *job_id, const char *state,
     const char *description, char *err, size_t errlen)
@@ -401,7 +388,7 @@ alba_forge_status(jv doc, const char *job_id, const char *state,
 	if ((r = open_forge(&f, doc, err, errlen)) != 0)
 		return r == 1 ? 0 : r;
 	snprintf(desc, sizeof desc, "%s", description ? description : "");
-	utf8_cut(desc, 140);
+	alba_utf8_cut(desc, 140);
 	body = jv_object();
 	body = jv_object_set(body, jv_string("state"), jv_string(state));
 	if (job_id && base && *base) {
