@@ -25,6 +25,7 @@
 #include "json.h"
 #include "nomadjson.h"
 #include "repoconfig.h"
+#include "request.h"
 
 static const char usage_str[] =
     "usage: alba-status [-cpSWw] [-a seconds] [-b builder] [-m maxbytes]"
@@ -172,6 +173,53 @@ enum { REPORT_POSTED, REPORT_SKIPPED, REPORT_NONE, REPORT_FAILED };
  * is stopped after its status is posted.  Returns REPORT_*; *rc gets the
  * error code of a failure, err its message.  Borrows pd and status.
  */
+/* The dispatch time in a job ID "<parent>/dispatch-<unix>-<hex>", or -1. */
+static long long
+dispatch_time(const char *id)
+{
+	const char *d = strstr(id, "/dispatch-");
+	char *end;
+	long long t;
+
+	if (d == NULL)
+		return -1;
+	errno = 0;
+	t = strtoll(d + 10, &end, 10);
+	return errno || end == d + 10 || *end != '-' ? -1 : t;
+}
+
+/*
+ * 1 if latest, the forge's newest status of the build's context, is final
+ * and speaks for job id or for a build of the same commit dispatched later:
+ * then there is nothing to post.  The final status of an earlier build of
+ * the commit (a commit pushed to two branches) does not count.  With no
+ * link to tell (ALBATROS_URL unset) any final status counts.  Borrows
+ * latest.
+ */
+static int
+settled(jv latest, const char *id)
+{
+	char url[2048], *q, *e;
+	jv st = alba_get(jv_copy(latest), "state");
+	int fin = alba_forge_final(alba_str(st));
+	long long mine, theirs;
+
+	jv_free(st);
+	if (!fin)
+		return 0;
+	if (alba_getstr(latest, "target_url", url, sizeof url) == NULL ||
+	    ((q = strstr(url, "?job=")) == NULL && (q = strstr(url, "&job=")) == NULL))
+		return 1;
+	q += 5;
+	if ((e = strchr(q, '&')) != NULL)
+		*e = 0;
+	if (alba_urldecode(q, strlen(q), 1) < 0 || strcmp(q, id) == 0)
+		return 1;
+	mine = dispatch_time(id);
+	theirs = dispatch_time(q);
+	return mine < 0 || theirs < 0 || theirs >= mine;
+}
+
 static int
 report(jv pd, const char *id, const char *ns, jv status, int why, int *rc,
     char *err, size_t errlen)
@@ -192,16 +240,13 @@ report(jv pd, const char *id, const char *ns, jv status, int why, int *rc,
 			*rc = r;
 			return REPORT_FAILED;
 		}
-		{
+		if (settled(latest, id)) {
 			jv st = alba_get(latest, "state");
-			int fin = alba_forge_final(alba_str(st));
-			if (fin) {
-				snprintf(err, errlen, "the forge already shows %s", alba_str(st));
-				jv_free(st);
-				return REPORT_SKIPPED;
-			}
+			snprintf(err, errlen, "the forge already shows %s", alba_str(st));
 			jv_free(st);
+			return REPORT_SKIPPED;
 		}
+		jv_free(latest);
 	}
 	if ((r = alba_forge_status(pd, id, alba_build_forge_state(state), desc, err, errlen))) {
 		*rc = r;
@@ -527,14 +572,13 @@ finish(jv job, const char *ns, unsigned long long index, int check_forge, int *p
 			jv_free(job);
 			return rc;
 		}
-		jv st = alba_get(latest, "state");
-		if (alba_forge_final(alba_str(st))) {
-			jv_free(st);
+		int done = settled(latest, id);
+		jv_free(latest);
+		if (done) {
 			jv_free(pd);
 			jv_free(job);
 			return 0;	/* already reported: nothing to say */
 		}
-		jv_free(st);
 	}
 	line = JV_OBJECT(jv_string("index"), jv_number((double)index),
 	    jv_string("job"), JV_OBJECT(jv_string("id"), jv_string(id),

@@ -305,6 +305,29 @@ check_five() {
 		"\"/v1/jobs?prefix=builder%2Fdispatch-&namespace=ci&meta=true&filter=$(enc 'ParentID == "builder" and "REPO_URL" in Meta and "COMMIT" in Meta')\""
 }
 
+@test "sync: a commit built twice, the later build's end is posted over the earlier's" {
+	dispatch twice '{"exit_code":0}'
+	local first=$ID
+	wait_until 5 dead "$first"
+	run -0 --separate-stderr alba-status -S -n 1
+	assert_equal "$(final twice)" "success|albatros/twice|build succeeded"
+	# Job IDs carry the dispatch second: the second build is the later one.
+	sleep 1.1
+	dispatch twice '{"exit_code":3}'
+	wait_until 5 dead "$ID"
+	run -0 --separate-stderr alba-status -S -n 1
+	assert_equal "$stderr" ""
+	assert_equal "$(printf '%s\n' "$output" | jq -r 'select(.forge == "posted") | .job.id')" "$ID"
+	assert_equal "$(final twice | tail -1)" "failure|albatros/twice|build failed: exit code 3"
+	# Each build's own final status, or a later build's, is the end of it.
+	run -0 --separate-stderr alba-status -S -n 1
+	assert_equal "$output" ""
+	assert_equal "$(posts)" 2
+	[ "$(dispatch_second "$ID")" -gt "$(dispatch_second "$first")" ]
+}
+
+dispatch_second() { sed 's/.*dispatch-\([0-9]*\)-.*/\1/' <<<"$1"; }
+
 @test "watch: cut off from Nomad three times during 20 builds, reports each once" {
 	emu_fault "$NOMAD_URL" '{"path": "^/v1/event/stream", "cut_after": 1500, "times": 3}'
 	start_watcher "$BATS_TEST_TMPDIR/w.out" "$BATS_TEST_TMPDIR/w.err"
