@@ -173,19 +173,23 @@ enum { REPORT_POSTED, REPORT_SKIPPED, REPORT_NONE, REPORT_FAILED };
  * is stopped after its status is posted.  Returns REPORT_*; *rc gets the
  * error code of a failure, err its message.  Borrows pd and status.
  */
-/* The dispatch time in a job ID "<parent>/dispatch-<unix>-<hex>", or -1. */
+/* The dispatch second in a job ID, "<parent>/dispatch-[<prefix>-]<unix>-
+ * <8 hex>" (api/nomad.md §2), or -1. */
 static long long
 dispatch_time(const char *id)
 {
-	const char *d = strstr(id, "/dispatch-");
-	char *end;
-	long long t;
+	const char *e = strrchr(id, '-'), *p;
+	long long t = 0;
 
-	if (d == NULL)
+	if (strstr(id, "/dispatch-") == NULL || e == NULL || strlen(e + 1) != 8)
 		return -1;
-	errno = 0;
-	t = strtoll(d + 10, &end, 10);
-	return errno || end == d + 10 || *end != '-' ? -1 : t;
+	for (p = e; p > id && p[-1] >= '0' && p[-1] <= '9'; p--)
+		;
+	if (p == e || p == id || e - p > 18 || p[-1] != '-')
+		return -1;
+	for (; p < e; p++)
+		t = t * 10 + (*p - '0');
+	return t;
 }
 
 /*
