@@ -76,6 +76,39 @@ alba_str(jv v)
 	return jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
 }
 
+const char alba_bad[] = "";
+
+const char *
+alba_sget(jv v, const char *path)
+{
+	jv s = alba_get(jv_copy(v), path);
+	const char *p = NULL;
+	jv_kind k = jv_get_kind(s);
+
+	if (k == JV_KIND_STRING) {
+		p = jv_string_value(s);
+		if (strlen(p) != (size_t)jv_string_length_bytes(jv_copy(s)))
+			p = alba_bad;
+	} else if (k != JV_KIND_INVALID && k != JV_KIND_NULL)
+		p = alba_bad;
+	jv_free(s);
+	return p;
+}
+
+const char *
+alba_sopt(jv v, const char *path)
+{
+	const char *p = alba_sget(v, path);
+
+	return p == alba_bad ? NULL : p;
+}
+
+jv
+alba_jstr(const char *s)
+{
+	return s ? jv_string(s) : jv_null();
+}
+
 jv
 alba_nonempty(jv v, const char *path)
 {
@@ -90,18 +123,13 @@ alba_nonempty(jv v, const char *path)
 const char *
 alba_getstr(jv v, const char *path, char *buf, size_t n)
 {
-	jv s = alba_get(jv_copy(v), path);
-	const char *r = NULL;
+	const char *s = alba_sget(v, path);
+	size_t len;
 
-	if (jv_get_kind(s) == JV_KIND_STRING) {
-		size_t len = (size_t)jv_string_length_bytes(jv_copy(s));
-		if (len < n && strlen(jv_string_value(s)) == len) {
-			memcpy(buf, jv_string_value(s), len + 1);
-			r = buf;
-		}
-	}
-	jv_free(s);
-	return r;
+	if (s == NULL || s == alba_bad || (len = strlen(s)) >= n)
+		return NULL;
+	memcpy(buf, s, len + 1);
+	return buf;
 }
 
 struct errbuf {

@@ -23,6 +23,18 @@ jv alba_del(jv v, const char *path);
 /* Borrows v: its string if it is a string, else NULL.  The pointer lives
  * as long as v does. */
 const char *alba_str(jv v);
+/* What alba_sget returns for a member of the wrong type or with a NUL: an
+ * empty string told apart by its address. */
+extern const char alba_bad[];
+/* The string at path in v, NULL if absent or null, alba_bad if it is of
+ * another type or holds a NUL.  Borrows v: the pointer lives as long as v
+ * does (the parent object keeps its reference). */
+const char *alba_sget(jv v, const char *path);
+/* alba_sget for a member that is only reported: alba_bad reads as NULL.
+ * Borrows v. */
+const char *alba_sopt(jv v, const char *path);
+/* A jv string of s, or null if s is NULL.  Borrows s. */
+jv alba_jstr(const char *s);
 /* The member at path if it is a non-empty string, else an invalid.
  * Borrows v. */
 jv alba_nonempty(jv v, const char *path);
