@@ -18,46 +18,12 @@
 #include "http.h"
 #include "json.h"
 #include "repoconfig.h"
+#include "request.h"
 
 static const char usage_str[] =
     "usage: alba-config [-m maxbytes]\n"
     "       alba-config -k url\n"
     "       alba-config [-m maxbytes] -s url";
-
-static int
-hexval(char c)
-{
-	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
-/* The value of a %XX or '+'-encoded form field (len bytes at s) into a
- * fresh buffer, *outlen set; NULL on a bad escape or allocation failure. */
-static char *
-form_decode(const char *s, size_t len, size_t *outlen)
-{
-	char *out = malloc(len + 1), *o = out;
-	size_t i;
-
-	if (out == NULL)
-		return NULL;
-	for (i = 0; i < len; i++) {
-		if (s[i] == '+')
-			*o++ = ' ';
-		else if (s[i] == '%') {
-			if (i + 2 >= len || !isxdigit((unsigned char)s[i + 1]) ||
-			    !isxdigit((unsigned char)s[i + 2])) {
-				free(out);
-				return NULL;
-			}
-			*o++ = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
-			i += 2;
-		} else
-			*o++ = s[i];
-	}
-	*o = 0;
-	*outlen = (size_t)(o - out);
-	return out;
-}
 
 /* The webhook payload of a request body: the payload= field of a
  * form-encoded body, else the body itself (SPEC §3: curl -d sends raw JSON
@@ -66,32 +32,17 @@ form_decode(const char *s, size_t len, size_t *outlen)
 static jv
 payload(jv body)
 {
-	const char *s = jv_string_value(body), *p;
-	size_t len = (size_t)jv_string_length_bytes(jv_copy(body)), i = 0;
+	const char *s = jv_string_value(body);
+	size_t len = (size_t)jv_string_length_bytes(jv_copy(body)), n;
+	char *dec;
+	int r = alba_form_field(s, len, "payload", &dec, &n);
 	jv out;
 
-	while (i < len && strchr(" \t\r\n", s[i]))
-		i++;
-	if (i < len && s[i] != '{' && s[i] != '[') {
-		/* Form fields: name=value&name=value. */
-		for (p = s; p < s + len;) {
-			const char *amp = memchr(p, '&', (size_t)(s + len - p));
-			const char *end = amp ? amp : s + len;
-			if ((size_t)(end - p) >= 8 && memcmp(p, "payload=", 8) == 0) {
-				size_t n;
-				char *dec = form_decode(p + 8, (size_t)(end - p - 8), &n);
-				jv_free(body);
-				if (dec == NULL)
-					return jv_invalid_with_msg(jv_string(
-					    "the payload field has a bad %-escape"));
-				out = alba_doc_parse(dec, n);
-				free(dec);
-				return out;
-			}
-			p = end + 1;
-		}
-	}
-	out = alba_doc_parse(s, len);
+	if (r < 0)
+		out = jv_invalid_with_msg(jv_string("the payload field has a bad %-escape"));
+	else
+		out = r ? alba_doc_parse(dec, n) : alba_doc_parse(s, len);
+	free(dec);
 	jv_free(body);
 	return out;
 }

@@ -19,6 +19,7 @@
 #include "crypto.h"
 #include "hookauth.h"
 #include "json.h"
+#include "request.h"
 
 static int
 has_prefix_ci(const char *s, const char *prefix)
@@ -70,78 +71,23 @@ alba_hook_header(const struct alba_hook *h, const char *suffix)
 	return NULL;
 }
 
-static int
-unhex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* URL-decode (form rules: '+' is a space) n bytes of s into a new buffer;
- * NULL on a malformed escape. */
-static char *
-form_decode(const char *s, size_t n, size_t *outlen)
-{
-	char *out = malloc(n + 1);
-	size_t i, o = 0;
-
-	if (out == NULL)
-		alba_die(ALBA_TEMP, "out of memory");
-	for (i = 0; i < n; i++) {
-		if (s[i] == '+')
-			out[o++] = ' ';
-		else if (s[i] == '%') {
-			int hi, lo;
-			if (i + 2 >= n) {
-				free(out);
-				return NULL;
-			}
-			hi = unhex((unsigned char)s[i + 1]);
-			lo = unhex((unsigned char)s[i + 2]);
-			if (hi < 0 || lo < 0) {
-				free(out);
-				return NULL;
-			}
-			out[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else
-			out[o++] = s[i];
-	}
-	out[o] = 0;
-	*outlen = o;
-	return out;
-}
-
 /* The payload JSON: the URL-decoded payload= field of a form body, else the
  * body itself (JSON, or the original's `curl -d @payload.json`). */
 static int
 payload_bytes(struct alba_hook *h, struct alba_verdict *v)
 {
-	const char *ct = alba_sopt(h->headers, "content-type");
-	static const char field[] = "payload=";
+	int r = alba_form_field(h->body, h->bodylen, "payload", &h->json, &h->jsonlen);
 
-	if (ct && has_prefix_ci(ct, "application/x-www-form-urlencoded") &&
-	    h->bodylen >= sizeof field - 1 &&
-	    memcmp(h->body, field, sizeof field - 1) == 0) {
-		const char *p = h->body + sizeof field - 1;
-		const char *amp = memchr(p, '&', h->bodylen - (size_t)(p - h->body));
-		size_t n = amp ? (size_t)(amp - p) : h->bodylen - (size_t)(p - h->body);
-		h->json = form_decode(p, n, &h->jsonlen);
-		if (h->json == NULL)
-			return alba_refuse(v, 400, "bad_request",
-			    "malformed form body: a bad %%-escape in payload=");
-		return 0;
+	if (r < 0)
+		return alba_refuse(v, 400, "bad_request",
+		    "malformed form body: a bad %%-escape in payload=");
+	if (r == 0) {
+		if ((h->json = malloc(h->bodylen + 1)) == NULL)
+			alba_die(ALBA_TEMP, "out of memory");
+		memcpy(h->json, h->body, h->bodylen);
+		h->json[h->bodylen] = 0;
+		h->jsonlen = h->bodylen;
 	}
-	h->json = malloc(h->bodylen + 1);
-	if (h->json == NULL)
-		alba_die(ALBA_TEMP, "out of memory");
-	memcpy(h->json, h->body, h->bodylen);
-	h->json[h->bodylen] = 0;
-	h->jsonlen = h->bodylen;
 	return 0;
 }
 

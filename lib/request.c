@@ -156,6 +156,41 @@ alba_urldecode(char *s, size_t n, int plus)
 	return (long)o;
 }
 
+int
+alba_form_field(const char *body, size_t len, const char *name, char **out,
+    size_t *outlen)
+{
+	const char *p = body, *end = body + len;
+	size_t i = 0, nl = strlen(name);
+	long n;
+
+	*out = NULL;
+	*outlen = 0;
+	while (i < len && memchr(" \t\r\n", body[i], 4))
+		i++;
+	if (i < len && (body[i] == '{' || body[i] == '['))
+		return 0;
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *e = amp ? amp : end;
+		if ((size_t)(e - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+			size_t vl = (size_t)(e - p) - nl - 1;
+			if ((*out = malloc(vl + 1)) == NULL)
+				alba_die(ALBA_TEMP, "out of memory");
+			memcpy(*out, p + nl + 1, vl);
+			if ((n = alba_urldecode(*out, vl, 1)) < 0) {
+				free(*out);
+				*out = NULL;
+				return -1;
+			}
+			*outlen = (size_t)n;
+			return 1;
+		}
+		p = e + 1;
+	}
+	return 0;
+}
+
 static int
 valid_text(const char *s, size_t n)
 {

@@ -33,5 +33,12 @@ int alba_request_read(int fd, int cont_fd, const struct alba_reqlimits *lim,
 /* Decode %XX (and '+' as a space if plus) in place; -1 on a bad escape or
  * a NUL.  Returns the new length. */
 long alba_urldecode(char *s, size_t n, int plus);
+/* The field name of a form body (len bytes, name=value&...; a body that
+ * opens with '{' or '[' after blanks is JSON, as curl -d sends it under a
+ * form content type): 1 with its decoded value in a fresh *out (free it;
+ * NUL-terminated, *outlen bytes), 0 if body is not a form or has no such
+ * field, -1 on a bad %-escape or a NUL in the value.  Borrows body. */
+int alba_form_field(const char *body, size_t len, const char *name, char **out,
+    size_t *outlen);
 
 #endif

@@ -163,6 +163,20 @@ bad() {
 	assert_equal "$(jq -r .build.commit <<<"$output")" "$SHA"
 }
 
+@test "form delivery: payload= after another field is found; a bad escape in it is refused" {
+	gen g --forge gitea --event push --secret "$SECRET" --form
+	{ printf 'hook_id=7&'; cat "$W/g/body"; } >"$W/g/body2"
+	mv "$W/g/body2" "$W/g/body"
+	verify "$(doc g)"
+	assert_equal "$status" 0
+	assert_equal "$(jq -r .build.commit <<<"$output")" "$SHA"
+	tail -c 3 "$W/g/body" | grep -qx '%7D'
+	sed -i 's/%7D$/%ZZ/' "$W/g/body"
+	verify "$(doc g)"
+	assert_equal "$status" 100
+	assert_equal "$stderr" "alba-verify: fatal: malformed form body: a bad %-escape in payload="
+}
+
 @test "gitea form delivery: a signature over the form body is refused" {
 	gen g --forge gitea --event push --secret "$SECRET" --form
 	sig=$(hmac "$SECRET" "$W/g/body")
