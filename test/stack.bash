@@ -29,7 +29,8 @@ stack_start() {
 	export ALBATROS_URL=$SERVE_URL
 	socat "TCP-LISTEN:$SERVE_PORT,bind=127.0.0.1,reuseaddr,fork" \
 		"EXEC:$TOP/scripts/alba-serve" 2>>"$BATS_TEST_TMPDIR/socat.log" 3>&- &
-	EMU_PIDS+=("$!")
+	SERVE_PID=$!
+	EMU_PIDS+=("$SERVE_PID")
 	local i
 	for i in $(seq 100); do
 		curl -sf "$SERVE_URL/health" >/dev/null 2>&1 && return 0

@@ -135,7 +135,8 @@ refused() {
 
 @test "a client that stops sending is 408" {
 	export ALBA_READ_TIMEOUT=0.5
-	pkill -f "TCP-LISTEN:$SERVE_PORT" || true
+	kill "$SERVE_PID"
+	wait "$SERVE_PID" 2>/dev/null || true
 	socat "TCP-LISTEN:$SERVE_PORT,bind=127.0.0.1,reuseaddr,fork" "EXEC:$TOP/scripts/alba-serve" 3>&- &
 	EMU_PIDS+=("$!")
 	sleep 0.3
