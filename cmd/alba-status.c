@@ -57,6 +57,8 @@ sget(jv v, const char *path, char *buf, size_t n)
 {
 	const char *s = alba_getstr(v, path, buf, n);
 
+	if (s == NULL && n)
+		buf[0] = 0;	/* callers read buf too */
 	return s ? s : "";
 }
 
@@ -221,7 +223,10 @@ settled(jv latest, const char *id)
 		return 1;
 	mine = dispatch_time(id);
 	theirs = dispatch_time(q);
-	return mine < 0 || theirs < 0 || theirs >= mine;
+	/* Two builds dispatched in the same second: the greater ID wins, on
+	 * every run alike. */
+	return mine < 0 || theirs < 0 || theirs > mine ||
+	    (theirs == mine && strcmp(q, id) > 0);
 }
 
 static int
@@ -320,6 +325,24 @@ purged(jv job)
 	return jv_object_set(job, jv_string("Status"), jv_string("dead"));
 }
 
+/* 1 if job id, gone after it was seen (seen: its last state, not dead),
+ * was purged rather than collected: its allocations are still listed, or
+ * it never had one.  A job collected by GC takes its allocations, and its
+ * verdict, with it.  Borrows seen. */
+static int
+was_purged(const char *id, const char *ns, jv seen)
+{
+	char st[32], err[256];
+	jv allocs;
+	int n;
+
+	if (get_allocs(id, ns, &allocs, err, sizeof err))
+		return 0;
+	n = jv_get_kind(allocs) == JV_KIND_ARRAY ? jv_array_length(jv_copy(allocs)) : 0;
+	jv_free(allocs);
+	return n > 0 || strcmp(sget(seen, "Status", st, sizeof st), "pending") == 0;
+}
+
 /* Block until job id is dead, or pending without an allocation past the
  * placement bound, or purged (gone after it was seen); *job is its last
  * state.  Returns 0 or an error status. */
@@ -347,7 +370,7 @@ wait_job(const char *id, const char *ns, jv *job, char *err, size_t errlen)
 		rc = alba_nomad_json(&nomad, "GET", p, NULL, wait_ms + 30000, job, &got,
 		    err, errlen);
 		free(p);
-		if (rc == 404 && jv_is_valid(seen)) {
+		if (rc == 404 && jv_is_valid(seen) && was_purged(id, ns, seen)) {
 			jv_free(*job);
 			*job = purged(seen);
 			return 0;

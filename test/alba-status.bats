@@ -278,10 +278,12 @@ check_five() {
 	sleep 1
 	stop_watcher
 	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/w.out")" 2
-	assert_equal "$(jq -r --arg id "$ID" 'select(.job.id == $id) | .forge' "$BATS_TEST_TMPDIR/w.out")" posted
+	# The watcher judged it from the deregistration event; it posts unless
+	# the waiter's post came first (then the forge shows it already).
+	assert_equal "$(jq -c --arg id "$ID" 'select(.job.id == $id) | [.status.state, .status.description]' "$BATS_TEST_TMPDIR/w.out")" '["error","stopped"]'
 	assert_equal "$(final purged | sort -u)" "error|albatros/purged|stopped"
 	assert_equal "$(final ok)" "success|albatros/ok|build succeeded"
-	assert_equal "$(posts)" 3
+	[[ $(posts) == [23] ]]
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/w.err")" ""
 }
 
