@@ -54,11 +54,15 @@ wait_dead() {
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/err.want")" = 10000 ]
 	cmp "$BATS_TEST_TMPDIR/err" "$BATS_TEST_TMPDIR/err.want"
 	cmp "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/out.want"
-	# The stream closed within 2 s of the task's end.
+	# The stream closed within 2 s of the task's end (under valgrind, where
+	# every stage starts ten times slower, the bound is not what is tested).
+	local limit=2000
+	[ -z "${ALBA_SLOW:-}" ] || limit=8000
 	a=$(curl -sS "$NOMAD_URL/v1/job/$jobq/allocations?namespace=ci" | jq -r 'max_by(.CreateIndex).ID')
 	fin=$(curl -sS "$NOMAD_URL/v1/allocation/$a?namespace=ci" | jq -r '.TaskStates.executor.FinishedAt')
 	fin_ns=$(date -d "$fin" +%s%N)
-	[ $(( (t_end - fin_ns) / 1000000 )) -lt 2000 ]
+	[ $(( (t_end - fin_ns) / 1000000 )) -lt "$limit" ] ||
+		{ echo "closed $(( (t_end - fin_ns) / 1000000 )) ms after the task's end"; return 1; }
 }
 
 @test "GET /build masks the repository's secrets" {
