@@ -36,21 +36,6 @@ eval_id(jv reply)
 	return jv_null();
 }
 
-/* The first line of Nomad's text answer, safe to show. */
-static void
-snippet(char *out, size_t n, const struct alba_response *r)
-{
-	size_t len = 0;
-
-	if (r->body)
-		while (len < r->len && r->body[len] != '\n' && r->body[len] != '\r')
-			len++;
-	if (len == 0)
-		snprintf(out, n, "(no text)");
-	else
-		alba_sanitize(out, n, r->body, len);
-}
-
 /* The job to dispatch: config.flavors[flavor], else config.builder, else
  * "builder".  Borrows config. */
 static jv
@@ -256,7 +241,7 @@ main(int argc, char *argv[])
 	free(sendbuf);
 	free(path);
 
-	snippet(text, sizeof text, &r);
+	alba_response_line(&r, text, sizeof text, "(no text)");
 	if (rc) {
 		snprintf(err, sizeof err, "%s", r.error);
 		alba_response_free(&r);

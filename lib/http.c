@@ -311,6 +311,22 @@ alba_response_free(struct alba_response *resp)
 	resp->len = 0;
 }
 
+const char *
+alba_response_line(const struct alba_response *resp, char *out, size_t n,
+    const char *none)
+{
+	size_t len = 0;
+
+	if (resp->body)
+		while (len < resp->len && resp->body[len] != '\n' && resp->body[len] != '\r')
+			len++;
+	if (len == 0)
+		snprintf(out, n, "%s", none);
+	else
+		alba_sanitize(out, n, resp->body, len);
+	return out;
+}
+
 char *
 alba_urlencode(const char *s)
 {

@@ -84,6 +84,11 @@ int alba_http_stream(const struct alba_service *svc,
 CURL *alba_http_easy(const struct alba_service *svc,
     const struct alba_request *req, struct curl_slist **hdrs);
 void alba_response_free(struct alba_response *resp);
+/* The first line of resp's body (up to CR or LF), sanitised for a message
+ * (alba_sanitize), into out (size n); none when there is no such text.
+ * Returns out.  Borrows resp. */
+const char *alba_response_line(const struct alba_response *resp, char *out,
+    size_t n, const char *none);
 
 /* Percent-encode s (for a path segment or a query value) into a fresh
  * string; NULL on allocation failure.  Unreserved characters stay. */

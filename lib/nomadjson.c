@@ -19,7 +19,6 @@ alba_nomad_json(const struct alba_service *nomad, const char *method,
 	struct alba_request rq = { 0 };
 	struct alba_response resp;
 	char txt[200];
-	size_t n;
 	int rc;
 
 	if (out)
@@ -37,11 +36,9 @@ alba_nomad_json(const struct alba_service *nomad, const char *method,
 		return strstr(resp.error, "imed out") ? 504 : 503;
 	}
 	if (resp.status < 200 || resp.status > 299) {
-		for (n = 0; resp.body && n < resp.len && resp.body[n] != '\n'; n++)
-			;
-		alba_sanitize(txt, sizeof txt, resp.body ? resp.body : "", n);
+		alba_response_line(&resp, txt, sizeof txt, "");
 		snprintf(err, errlen, "nomad at %s answered %ld to %s %.*s%s%s", nomad->shown,
-		    resp.status, method, (int)strcspn(path, "?"), path, n ? ": " : "", txt);
+		    resp.status, method, (int)strcspn(path, "?"), path, *txt ? ": " : "", txt);
 		rc = (int)resp.status;
 		alba_response_free(&resp);
 		return rc ? rc : 502;

@@ -80,22 +80,6 @@ done:
 	return out;
 }
 
-/* The first line of a text answer, made safe to show, or "(no text)". */
-static void
-snippet(char *out, size_t n, const struct alba_response *r)
-{
-	size_t len = 0;
-
-	if (r->body)
-		while (len < r->len && r->body[len] != '\n' && r->body[len] != '\r')
-			len++;
-	if (len == 0) {
-		snprintf(out, n, "(no text)");
-		return;
-	}
-	alba_sanitize(out, n, r->body, len);
-}
-
 static int
 fail(const char **code, const char *word, char *err, size_t errlen, int status,
     const char *fmt, ...) ALBA_PRINTF(6, 7);
@@ -131,7 +115,7 @@ refusal(const struct alba_service *c, int rc, const struct alba_response *r,
 	if (rc)
 		return fail(code, "consul_unreachable", err, errlen,
 		    rc == ALBA_TEMP ? 503 : 502, "%s", r->error);
-	snippet(text, sizeof text, r);
+	alba_response_line(r, text, sizeof text, "(no text)");
 	if (r->status >= 300 && r->status < 400)
 		return fail(code, "consul_refused", err, errlen, 502,
 		    "consul at %s answered %ld (a redirect) for the key %s: "
