@@ -40,6 +40,9 @@ void alba_die(int code, const char *fmt, ...) ALBA_PRINTF(2, 3) ALBA_NORETURN;
 long long alba_mono_ms(void);
 /* Sleep ms milliseconds, on through signals. */
 void alba_sleep_ms(long ms);
+/* The message fmt into buf (size n), cut to fit; returns code, for
+ * "return alba_fail(err, errlen, ALBA_PERM, ...)". */
+int alba_fail(char *buf, size_t n, int code, const char *fmt, ...) ALBA_PRINTF(4, 5);
 /* A fresh string from fmt (free it); dies with ALBA_TEMP if out of memory. */
 char *alba_xprintf(const char *fmt, ...) ALBA_PRINTF(1, 2);
 /* The usage string on stderr, then exit 100. */

@@ -6,7 +6,6 @@
  * of the latest status of a context.  The caller keeps its document (every
  * entry point borrows it); the service built here is freed here.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,19 +32,6 @@ struct forge {
 	char context[256];
 };
 
-static int
-fail(char *err, size_t errlen, int code, const char *fmt, ...) ALBA_PRINTF(4, 5);
-
-static int
-fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 int
 alba_forge_final(const char *state)
@@ -180,17 +166,17 @@ alba_forge_repo(jv doc, char *out, size_t n, char *err, size_t errlen)
 		if (alba_forge_repo_from_url(buf, out, n) == 0 && strchr(buf, '/') ==
 		    strrchr(buf, '/'))
 			return 0;
-		return fail(err, errlen, ALBA_PERM,
+		return alba_fail(err, errlen, ALBA_PERM,
 		    "event.repo.full_name is not a valid owner/name");
 	}
 	config_url(doc, buf, sizeof buf);
 	if (*buf || alba_getstr(doc, "build.repo_url", buf, sizeof buf)) {
 		if (alba_forge_repo_from_url(buf, out, n) == 0)
 			return 0;
-		return fail(err, errlen, ALBA_PERM,
+		return alba_fail(err, errlen, ALBA_PERM,
 		    "no valid owner/name in the repository URL");
 	}
-	return fail(err, errlen, ALBA_PERM, "no repository: neither event.repo.full_name,"
+	return alba_fail(err, errlen, ALBA_PERM, "no repository: neither event.repo.full_name,"
 	    " config.consul_key nor build.repo_url");
 }
 
@@ -237,20 +223,20 @@ open_forge(struct forge *f, jv doc, char *err, size_t errlen)
 	} else {
 		jv_free(k);
 		jv_free(s);
-		return fail(err, errlen, ALBA_PERM, "config.forge.kind is not gitea, "
+		return alba_fail(err, errlen, ALBA_PERM, "config.forge.kind is not gitea, "
 		    "forgejo or github");
 	}
 	jv_free(k);
 	if (alba_getstr(s, "url", url, sizeof url) == NULL) {
 		if (f->kind != KIND_GITHUB) {
 			jv_free(s);
-			return fail(err, errlen, ALBA_PERM, "config.%s has no url", which);
+			return alba_fail(err, errlen, ALBA_PERM, "config.%s has no url", which);
 		}
 		snprintf(url, sizeof url, "https://api.github.com");
 	}
 	if (alba_getstr(s, "token", token, sizeof token) == NULL || !*token) {
 		jv_free(s);
-		return fail(err, errlen, ALBA_PERM, "config.%s has no token", which);
+		return alba_fail(err, errlen, ALBA_PERM, "config.%s has no token", which);
 	}
 	jv_free(s);
 	{
@@ -263,7 +249,7 @@ open_forge(struct forge *f, jv doc, char *err, size_t errlen)
 		strncat(url, "/api/v1", sizeof url - strlen(url) - 1);
 	if (alba_getstr(doc, "build.commit", f->sha, sizeof f->sha) == NULL ||
 	    !sha_ok(f->sha))
-		return fail(err, errlen, ALBA_PERM, "build.commit is not a commit SHA");
+		return alba_fail(err, errlen, ALBA_PERM, "build.commit is not a commit SHA");
 	if ((r = alba_forge_repo(doc, f->repo, sizeof f->repo, err, errlen)))
 		return r;
 	if (alba_getstr(doc, "config.context", f->context, sizeof f->context) == NULL) {
@@ -338,7 +324,7 @@ request(const struct forge *f, const char *method, const char *path,
 		}
 		rc = alba_http(&f->svc, &rq, resp);
 		if (rc == ALBA_PERM) {
-			fail(err, errlen, rc, "%s", resp->error);
+			alba_fail(err, errlen, rc, "%s", resp->error);
 			alba_response_free(resp);
 			return rc;
 		}
@@ -350,13 +336,13 @@ request(const struct forge *f, const char *method, const char *path,
 			break;
 	}
 	if (rc) {
-		fail(err, errlen, rc, "%s (%d attempts)", resp->error, i);
+		alba_fail(err, errlen, rc, "%s (%d attempts)", resp->error, i);
 		alba_response_free(resp);
 		return rc;
 	}
 	message(resp, msg, sizeof msg);
 	rc = resp->status == 429 || resp->status >= 500 ? ALBA_TEMP : ALBA_PERM;
-	fail(err, errlen, rc, "%s at %s answered %ld to %s of repository %s%s%s%s",
+	alba_fail(err, errlen, rc, "%s at %s answered %ld to %s of repository %s%s%s%s",
 	    f->name, f->svc.shown, resp->status, method, f->repo,
 	    rc == ALBA_TEMP ? " (after retries)" : "", *msg ? ": " : "", msg);
 	alba_response_free(resp);
@@ -410,7 +396,7 @@ alba_forge_status(jv doc, const char *job_id, const char *state,
 	}
 	repo_path(&f, path, sizeof path, "statuses/%s");
 	if (json == NULL)
-		r = fail(err, errlen, ALBA_TEMP, "out of memory");
+		r = alba_fail(err, errlen, ALBA_TEMP, "out of memory");
 	else
 		r = request(&f, "POST", path, json, &resp, err, errlen);
 	if (r == 0)
@@ -461,7 +447,7 @@ alba_forge_latest(jv doc, jv *status, char *err, size_t errlen)
 	alba_response_free(&resp);
 	if (jv_get_kind(v) != JV_KIND_OBJECT) {
 		jv_free(v);
-		r = fail(err, errlen, ALBA_TEMP, "%s at %s answered a combined status that "
+		r = alba_fail(err, errlen, ALBA_TEMP, "%s at %s answered a combined status that "
 		    "is not a JSON object", f.name, f.svc.shown);
 		alba_service_free(&f.svc);
 		return r;

@@ -118,3 +118,14 @@ alba_xprintf(const char *fmt, ...)
 		alba_die(ALBA_TEMP, "out of memory");
 	return s;
 }
+
+int
+alba_fail(char *buf, size_t n, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+	return code;
+}

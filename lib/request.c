@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +24,6 @@ struct in {
 	long long deadline;	/* ms, CLOCK_MONOTONIC */
 };
 
-static int
-fail(char *msg, size_t n, int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, n, fmt, ap);
-	va_end(ap);
-	return status;
-}
 
 /* Read more bytes, at most room.  1 read, 0 EOF, -1 timeout, -2 error. */
 static int
@@ -220,7 +209,7 @@ parse_query(char *q, jv *out, char *msg, size_t msglen)
 		if (kl < 0 || vl < 0 || !valid_text(q, (size_t)kl) ||
 		    (eq && !valid_text(eq + 1, (size_t)vl))) {
 			jv_free(obj);
-			return fail(msg, msglen, 400, "bad query string");
+			return alba_fail(msg, msglen, 400, "bad query string");
 		}
 		if (kl > 0 && !jv_object_has(jv_copy(obj), jv_string_sized(q, (int)kl)))
 			obj = jv_object_set(obj, jv_string_sized(q, (int)kl),
@@ -239,27 +228,27 @@ request_line(char *l, size_t n, jv *req, char *msg, size_t msglen)
 	int r;
 
 	if (sp1 == NULL || (sp2 = strchr(sp1 + 1, ' ')) == NULL || strchr(sp2 + 1, ' '))
-		return fail(msg, msglen, 400, "malformed request line");
+		return alba_fail(msg, msglen, 400, "malformed request line");
 	*sp1 = *sp2 = 0;
 	target = sp1 + 1;
 	version = sp2 + 1;
 	for (char *p = method; *p; p++)
 		if (!isupper((unsigned char)*p))
-			return fail(msg, msglen, 400, "malformed method");
+			return alba_fail(msg, msglen, 400, "malformed method");
 	if (*method == 0 || strncmp(version, "HTTP/1.", 7) != 0 ||
 	    (version[7] != '0' && version[7] != '1') || version[8])
-		return fail(msg, msglen, strncmp(version, "HTTP/", 5) == 0 ? 505 : 400,
+		return alba_fail(msg, msglen, strncmp(version, "HTTP/", 5) == 0 ? 505 : 400,
 		    "unsupported protocol version");
 	*req = jv_object_set(*req, jv_string("method"), jv_string(method));
 	if (*target != '/')
-		return fail(msg, msglen, 400, "the request target is not a path");
+		return alba_fail(msg, msglen, 400, "the request target is not a path");
 	if ((q = strchr(target, '?')))
 		*q++ = 0;
 	if (strchr(target, '#'))
 		*strchr(target, '#') = 0;
 	long pl = alba_urldecode(target, strlen(target), 0);
 	if (pl < 0 || !valid_text(target, (size_t)pl))
-		return fail(msg, msglen, 400, "bad request path");
+		return alba_fail(msg, msglen, 400, "bad request path");
 	*req = jv_object_set(*req, jv_string("path"), jv_string_sized(target, (int)pl));
 	if ((r = parse_query(q, &query, msg, msglen)))
 		return r;
@@ -274,13 +263,13 @@ header_line(char *l, size_t n, jv *headers, char *msg, size_t msglen)
 	size_t i;
 
 	if (*l == ' ' || *l == '\t')
-		return fail(msg, msglen, 400, "obsolete header folding");
+		return alba_fail(msg, msglen, 400, "obsolete header folding");
 	if (colon == NULL || colon == l)
-		return fail(msg, msglen, 400, "malformed header line");
+		return alba_fail(msg, msglen, 400, "malformed header line");
 	for (i = 0; l + i < colon; i++) {
 		unsigned char c = (unsigned char)l[i];
 		if (c <= 0x20 || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", c))
-			return fail(msg, msglen, 400, "malformed header name");
+			return alba_fail(msg, msglen, 400, "malformed header name");
 		l[i] = (char)tolower(c);
 	}
 	*colon = 0;
@@ -291,7 +280,7 @@ header_line(char *l, size_t n, jv *headers, char *msg, size_t msglen)
 	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
 		e--;
 	if (!valid_text(v, (size_t)(e - v)))
-		return fail(msg, msglen, 400, "malformed header value");
+		return alba_fail(msg, msglen, 400, "malformed header value");
 	jv name = jv_string(l), val = jv_string_sized(v, (int)(e - v));
 	jv old = jv_object_get(jv_copy(*headers), jv_copy(name));
 	if (jv_get_kind(old) == JV_KIND_STRING)
@@ -318,10 +307,10 @@ static int
 timeout_or(int r, char *msg, size_t msglen, const char *what)
 {
 	if (r == -1)
-		return fail(msg, msglen, 408, "the client was too slow sending the %s", what);
+		return alba_fail(msg, msglen, 408, "the client was too slow sending the %s", what);
 	if (r == 0)
-		return fail(msg, msglen, 400, "the connection closed in the %s", what);
-	return fail(msg, msglen, 400, "unable to read the %s: %s", what, strerror(errno));
+		return alba_fail(msg, msglen, 400, "the connection closed in the %s", what);
+	return alba_fail(msg, msglen, 400, "unable to read the %s: %s", what, strerror(errno));
 }
 
 static int
@@ -336,22 +325,22 @@ read_body(struct in *in, int cont_fd, const struct alba_reqlimits *lim, jv heade
 	int r;
 
 	if (cl && te)
-		return fail(msg, msglen, 400, "both Content-Length and Transfer-Encoding");
+		return alba_fail(msg, msglen, 400, "both Content-Length and Transfer-Encoding");
 	if (te && strcasecmp(te, "chunked") != 0)
-		return fail(msg, msglen, 400, "unsupported Transfer-Encoding");
+		return alba_fail(msg, msglen, 400, "unsupported Transfer-Encoding");
 	if (cl) {
 		char *end;
 		errno = 0;
 		unsigned long long n = strtoull(cl, &end, 10);
 		if (!isdigit((unsigned char)*cl) || *end || errno)
-			return fail(msg, msglen, 400, "bad Content-Length");
+			return alba_fail(msg, msglen, 400, "bad Content-Length");
 		if (n > lim->body_max)
-			return fail(msg, msglen, 413, "the body (%llu bytes) is over %zu bytes",
+			return alba_fail(msg, msglen, 413, "the body (%llu bytes) is over %zu bytes",
 			    n, lim->body_max);
 		if (expect && strcasecmp(expect, "100-continue") == 0 && cont_fd >= 0 && n > 0)
 			(void)!write(cont_fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		if ((buf = malloc(n + 1)) == NULL)
-			return fail(msg, msglen, 500, "out of memory");
+			return alba_fail(msg, msglen, 500, "out of memory");
 		if ((r = take(in, n, buf, &blen)) <= 0) {
 			free(buf);
 			return timeout_or(r, msg, msglen, "body");
@@ -365,7 +354,7 @@ read_body(struct in *in, int cont_fd, const struct alba_reqlimits *lim, jv heade
 			size_t n;
 			if ((r = line(in, 1024, &l, &n)) <= 0) {
 				free(buf);
-				return r == -3 ? fail(msg, msglen, 400, "bad chunk size") :
+				return r == -3 ? alba_fail(msg, msglen, 400, "bad chunk size") :
 				    timeout_or(r, msg, msglen, "body");
 			}
 			errno = 0;
@@ -373,13 +362,13 @@ read_body(struct in *in, int cont_fd, const struct alba_reqlimits *lim, jv heade
 			if (!isxdigit((unsigned char)*l) || errno || (*end && *end != ';' &&
 			    *end != ' ' && *end != '\t')) {
 				free(buf);
-				return fail(msg, msglen, 400, "bad chunk size");
+				return alba_fail(msg, msglen, 400, "bad chunk size");
 			}
 			if (sz == 0)
 				break;
 			if (sz > lim->body_max - blen) {
 				free(buf);
-				return fail(msg, msglen, 413, "the body is over %zu bytes", lim->body_max);
+				return alba_fail(msg, msglen, 413, "the body is over %zu bytes", lim->body_max);
 			}
 			if (blen + sz + 1 > cap) {
 				cap = (blen + sz + 1) * 2;
@@ -388,14 +377,14 @@ read_body(struct in *in, int cont_fd, const struct alba_reqlimits *lim, jv heade
 				char *nb = realloc(buf, cap);
 				if (nb == NULL) {
 					free(buf);
-					return fail(msg, msglen, 500, "out of memory");
+					return alba_fail(msg, msglen, 500, "out of memory");
 				}
 				buf = nb;
 			}
 			if ((r = take(in, sz, buf, &blen)) <= 0 || (r = line(in, 2, &l, &n)) <= 0 || n) {
 				free(buf);
 				return r <= 0 ? timeout_or(r, msg, msglen, "body") :
-				    fail(msg, msglen, 400, "bad chunk");
+				    alba_fail(msg, msglen, 400, "bad chunk");
 			}
 		}
 		/* Trailers, up to the empty line. */
@@ -404,7 +393,7 @@ read_body(struct in *in, int cont_fd, const struct alba_reqlimits *lim, jv heade
 			size_t n;
 			if ((r = line(in, lim->header_bytes, &l, &n)) <= 0) {
 				free(buf);
-				return r == -3 ? fail(msg, msglen, 431, "trailers too large") :
+				return r == -3 ? alba_fail(msg, msglen, 431, "trailers too large") :
 				    timeout_or(r, msg, msglen, "trailers");
 			}
 			if (n == 0)
@@ -417,7 +406,7 @@ read_body(struct in *in, int cont_fd, const struct alba_reqlimits *lim, jv heade
 	}
 	if (alba_utf8_valid((unsigned char *)buf, blen) != blen) {
 		free(buf);
-		return fail(msg, msglen, 400, "the body is not valid UTF-8");
+		return alba_fail(msg, msglen, 400, "the body is not valid UTF-8");
 	}
 	*body = jv_string_sized(buf, (int)blen);
 	free(buf);
@@ -441,7 +430,7 @@ alba_request_read(int fd, int cont_fd, const struct alba_reqlimits *lim, jv *req
 		r = line(&in, lim->line_max, &l, &n);
 	} while (r == 1 && n == 0);
 	if (r == -3)
-		r = fail(msg, msglen, 414, "the request line is over %zu bytes", lim->line_max);
+		r = alba_fail(msg, msglen, 414, "the request line is over %zu bytes", lim->line_max);
 	else if (r <= 0)
 		r = timeout_or(r, msg, msglen, "request line");
 	else
@@ -452,7 +441,7 @@ alba_request_read(int fd, int cont_fd, const struct alba_reqlimits *lim, jv *req
 		int lr = line(&in, hbytes < lim->header_bytes ?
 		    lim->header_bytes - hbytes : 1, &l, &n);
 		if (lr == -3) {
-			r = fail(msg, msglen, 431, "the headers are over %zu bytes", lim->header_bytes);
+			r = alba_fail(msg, msglen, 431, "the headers are over %zu bytes", lim->header_bytes);
 			break;
 		}
 		if (lr <= 0) {
@@ -463,7 +452,7 @@ alba_request_read(int fd, int cont_fd, const struct alba_reqlimits *lim, jv *req
 			break;
 		hbytes += n + 2;
 		if (++hcount > lim->header_count) {
-			r = fail(msg, msglen, 431, "more than %zu header lines", lim->header_count);
+			r = alba_fail(msg, msglen, 431, "more than %zu header lines", lim->header_count);
 			break;
 		}
 		r = header_line(l, n, &headers, msg, msglen);

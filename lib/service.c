@@ -6,7 +6,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,16 +70,6 @@ parse_bool(const char *s)
 	return -1;
 }
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ALBA_PERM;
-}
 
 /*
  * Split "scheme://[user:pass@]host[:port][/path]" into its parts; the
@@ -181,7 +170,8 @@ alba_service_nomad(struct alba_service *svc, char *err, size_t errlen)
 		if (bad || (strcmp(u.scheme, "http") && strcmp(u.scheme, "https"))) {
 			char shown[256];
 			shown_addr(shown, sizeof shown, addr);
-			return fail(err, errlen, "NOMAD_ADDR is not an http, https or unix address: %s", shown);
+			return alba_fail(err, errlen, ALBA_PERM,
+			    "NOMAD_ADDR is not an http, https or unix address: %s", shown);
 		}
 		/* Only scheme, user-info and host count (api/nomad.md §8). */
 		svc->base = alba_xprintf("%s://%s", u.scheme, u.host);
@@ -200,7 +190,7 @@ alba_service_nomad(struct alba_service *svc, char *err, size_t errlen)
 	svc->namespace = xstrdup(env("NOMAD_NAMESPACE"));
 	svc->region = xstrdup(env("NOMAD_REGION"));
 	if (!env("NOMAD_CLIENT_CERT") != !env("NOMAD_CLIENT_KEY"))
-		return fail(err, errlen, "Both client cert and client key must be provided "
+		return alba_fail(err, errlen, ALBA_PERM, "Both client cert and client key must be provided "
 		    "(NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY)");
 	tls_files(svc, env("NOMAD_CACERT"), env("NOMAD_CAPATH"),
 	    env("NOMAD_CLIENT_CERT"), env("NOMAD_CLIENT_KEY"));
@@ -222,7 +212,8 @@ consul_token(struct alba_service *svc, char *err, size_t errlen)
 		FILE *f = fopen(file, "r");
 		size_t n, b = 0, e;
 		if (f == NULL)
-			return fail(err, errlen, "Error loading token file: %s: %s", file, strerror(errno));
+			return alba_fail(err, errlen, ALBA_PERM,
+			    "Error loading token file: %s: %s", file, strerror(errno));
 		n = fread(buf, 1, sizeof buf - 1, f);
 		fclose(f);
 		buf[n] = 0;
@@ -276,12 +267,12 @@ alba_service_consul(struct alba_service *svc, char *err, size_t errlen)
 		if (r) {
 			char shown[256];
 			shown_addr(shown, sizeof shown, addr);
-			return fail(err, errlen, "CONSUL_HTTP_ADDR is not an address: %s", shown);
+			return alba_fail(err, errlen, ALBA_PERM, "CONSUL_HTTP_ADDR is not an address: %s", shown);
 		}
 		if (strcmp(u.scheme, "https") == 0)
 			https = 1;
 		else if (strcmp(u.scheme, "http") != 0)
-			return fail(err, errlen, "Unknown protocol scheme: %s", u.scheme);
+			return alba_fail(err, errlen, ALBA_PERM, "Unknown protocol scheme: %s", u.scheme);
 		/* http:// never downgrades CONSUL_HTTP_SSL=true. */
 		svc->base = alba_xprintf("%s://%s%s", https ? "https" : "http", u.host, u.path);
 		svc->shown = xstrdup(svc->base);
@@ -301,11 +292,11 @@ alba_service_consul(struct alba_service *svc, char *err, size_t errlen)
 		 * refuse it instead: a typo must not turn TLS checks off. */
 		int b = parse_bool(v);
 		if (b < 0)
-			return fail(err, errlen, "CONSUL_HTTP_SSL_VERIFY is not a boolean: %s", v);
+			return alba_fail(err, errlen, ALBA_PERM, "CONSUL_HTTP_SSL_VERIFY is not a boolean: %s", v);
 		svc->skip_verify = b == 0;
 	}
 	if (!env("CONSUL_CLIENT_CERT") != !env("CONSUL_CLIENT_KEY"))
-		return fail(err, errlen, "both client cert and client key must be provided "
+		return alba_fail(err, errlen, ALBA_PERM, "both client cert and client key must be provided "
 		    "(CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY)");
 	tls_files(svc, env("CONSUL_CACERT"), env("CONSUL_CAPATH"),
 	    env("CONSUL_CLIENT_CERT"), env("CONSUL_CLIENT_KEY"));
@@ -323,7 +314,7 @@ alba_service_forge(struct alba_service *svc, const char *name, const char *url,
 	memset(svc, 0, sizeof *svc);
 	svc->name = name;
 	if (split_url(url, &u) || (strcmp(u.scheme, "http") && strcmp(u.scheme, "https")))
-		return fail(err, errlen, "the %s url is not an http or https URL", name);
+		return alba_fail(err, errlen, ALBA_PERM, "the %s url is not an http or https URL", name);
 	svc->base = alba_xprintf("%s://%s%s", u.scheme, u.host, u.path);
 	svc->shown = xstrdup(svc->base);
 	if (authorization)
