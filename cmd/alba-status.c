@@ -25,7 +25,6 @@
 #include "json.h"
 #include "nomadjson.h"
 #include "repoconfig.h"
-#include "request.h"
 
 static const char usage_str[] =
     "usage: alba-status [-cpSWw] [-a seconds] [-b builder] [-m maxbytes]"
@@ -205,7 +204,7 @@ dispatch_time(const char *id)
 static int
 settled(jv latest, const char *id)
 {
-	char url[2048], *q, *e;
+	char q[512];
 	jv st = alba_get(jv_copy(latest), "state");
 	int fin = alba_forge_final(alba_str(st));
 	long long mine, theirs;
@@ -213,13 +212,7 @@ settled(jv latest, const char *id)
 	jv_free(st);
 	if (!fin)
 		return 0;
-	if (alba_getstr(latest, "target_url", url, sizeof url) == NULL ||
-	    ((q = strstr(url, "?job=")) == NULL && (q = strstr(url, "&job=")) == NULL))
-		return 1;
-	q += 5;
-	if ((e = strchr(q, '&')) != NULL)
-		*e = 0;
-	if (alba_urldecode(q, strlen(q), 1) < 0 || strcmp(q, id) == 0)
+	if (alba_getstr(latest, "job", q, sizeof q) == NULL || strcmp(q, id) == 0)
 		return 1;
 	mine = dispatch_time(id);
 	theirs = dispatch_time(q);

@@ -16,6 +16,7 @@
 #include "forge.h"
 #include "http.h"
 #include "json.h"
+#include "request.h"
 #include "utf8.h"
 
 long alba_forge_timeout_ms = 10000;
@@ -423,6 +424,25 @@ member(jv o, const char *k)
 	return orjnull(jv_object_get(jv_copy(o), jv_string(k)));
 }
 
+/* The job ID in a target_url alba_forge_status made (".../build?job=ID&..."),
+ * or null.  Borrows status. */
+static jv
+link_job(jv status)
+{
+	char url[2048], *q, *e;
+	long n;
+
+	if (alba_getstr(status, "target_url", url, sizeof url) == NULL ||
+	    ((q = strstr(url, "/build?job=")) == NULL))
+		return jv_null();
+	q += 11;
+	if ((e = strchr(q, '&')) != NULL)
+		*e = 0;
+	if ((n = alba_urldecode(q, strlen(q), 0)) <= 0)
+		return jv_null();
+	return jv_string_sized(q, (int)n);
+}
+
 int
 alba_forge_latest(jv doc, jv *status, char *err, size_t errlen)
 {
@@ -473,6 +493,7 @@ alba_forge_latest(jv doc, jv *status, char *err, size_t errlen)
 			    jv_string("description"), member(s, "description"),
 			    jv_string("target_url"), member(s, "target_url"),
 			    jv_string("context"), jv_string(f.context));
+			out = jv_object_set(out, jv_string("job"), link_job(out));
 			jv_free(s);
 			break;
 		}

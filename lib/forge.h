@@ -45,8 +45,9 @@ int alba_forge_status(jv doc, const char *job_id, const char *state,
     const char *description, char *err, size_t errlen);
 
 /* The latest status of (build.commit, context) as the forge shows it:
- * *status is {state, description, target_url, context} or jv_null() when
- * there is none (or no forge is configured).  0, or ALBA_TEMP/ALBA_PERM
+ * *status is {state, description, target_url, context, job} or jv_null()
+ * when there is none (or no forge is configured); job is the job ID of the
+ * link alba_forge_status made, or null (no ALBATROS_URL, another link).  0, or ALBA_TEMP/ALBA_PERM
  * with err set (then *status is jv_invalid()).  Borrows doc. */
 int alba_forge_latest(jv doc, jv *status, char *err, size_t errlen);
 
