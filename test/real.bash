@@ -32,12 +32,14 @@ _real_dir() {
 	printf '%s\n' "$d"
 }
 
-# _real_wait SECONDS CMD...: until CMD succeeds.
+# _real_wait SECONDS CMD...: until CMD succeeds, or the process started
+# last ($!) is gone.
 _real_wait() {
-	local n=$(($1 * 10)) i
+	local n=$(($1 * 10)) i pid=$!
 	shift
 	for ((i = 0; i < n; i++)); do
 		"$@" >/dev/null 2>&1 && return 0
+		kill -0 "$pid" 2>/dev/null || { echo "real.bash: it exited: $*" >&2; return 1; }
 		sleep 0.1
 	done
 	echo "real.bash: timed out waiting for: $*" >&2
@@ -54,7 +56,7 @@ real_consul_start() {
 	dir=$(_real_dir consul)
 	port=$(_real_free_port)
 	"$bin" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -http-port "$port" \
-		-dns-port -1 -grpc-port -1 -serf-lan-port "$(_real_free_port)" \
+		-dns-port -1 -grpc-port -1 -grpc-tls-port -1 -serf-lan-port "$(_real_free_port)" \
 		-serf-wan-port "$(_real_free_port)" -server-port "$(_real_free_port)" \
 		-node real-consul -log-level warn >"$dir/log" 2>&1 3>&- &
 	_real_pid "$!"
