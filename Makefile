@@ -76,10 +76,13 @@ $(OBJ)/lib $(OBJ)/cmd $(OBJ)/test $(BIN):
 
 # ---- the demo and the tests
 
-# The local stack and a build, end to end (scripts/alba-demo).
-demo: deps
+# The local stack and a build, end to end (scripts/alba-demo): on the real
+# Nomad, Consul and Gitea once built (make check builds them), on the
+# emulators otherwise or with EMU=1.
+demo:
+	$(Q)scripts/alba-deps demo
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)ALBA_BIN=$(abspath $(BIN)) scripts/alba-demo
+	$(Q)ALBA_BIN=$(abspath $(BIN)) EMU=$(EMU) scripts/alba-demo
 
 # The one test command: everything CI runs.
 check: deps
