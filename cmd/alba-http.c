@@ -14,6 +14,7 @@
 
 #include "alba.h"
 #include "doc.h"
+#include "http.h"
 #include "json.h"
 #include "request.h"
 #include "response.h"
@@ -61,7 +62,9 @@ wants_html(jv req)
 	for (p += 9; p < end; p++)
 		if (*p == 'q' && p[1] == '=' && strspn(p + 2, "0.") == (size_t)(end - p - 2))
 			return 0;
-	return 1;
+	/* ?plain=true: the text itself, as Nomad's logs API says it. */
+	return !alba_getstr(req, "query.plain", accept, sizeof accept) ||
+	    strcmp(accept, "true") != 0;
 }
 
 /* The path of route r ("GET /build html"), in buf. */
@@ -285,9 +288,35 @@ file_type(const char *file)
 	return NULL;
 }
 
-/* -f: a static file of share/albatros as the answer.  Borrows doc. */
+/* body (len bytes) with every "@@" replaced by the percent-encoding of
+ * v, which holds only [A-Za-z0-9._~%-]: safe in HTML text, attributes
+ * and URLs.  Consumes body; the result is fresh. */
+static char *
+fill(char *body, size_t *len, const char *v)
+{
+	char *ev = alba_urlencode(v), *out;
+	size_t n = 0, i, k = ev ? strlen(ev) : 0;
+
+	if (ev == NULL || (out = malloc(*len / 2 * k + *len + 1)) == NULL)
+		alba_die(ALBA_TEMP, "out of memory");
+	for (i = 0; i < *len; i++)
+		if (body[i] == '@' && i + 1 < *len && body[i + 1] == '@') {
+			memcpy(out + n, ev, k);
+			n += k;
+			i++;
+		} else
+			out[n++] = body[i];
+	out[n] = 0;
+	free(ev);
+	free(body);
+	*len = n;
+	return out;
+}
+
+/* -f: a static file of share/albatros as the answer, with "@@" filled
+ * from the string at member when it is not NULL.  Borrows doc. */
 static int
-send_file(jv doc, const char *file, size_t max)
+send_file(jv doc, const char *file, const char *member, size_t max)
 {
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	size_t len;
@@ -300,6 +329,11 @@ send_file(jv doc, const char *file, size_t max)
 		return send_error(doc, JV_OBJECT(jv_string("status"), jv_number(500),
 		    jv_string("code"), jv_string("internal"),
 		    jv_string("message"), jv_string("internal error: the page is not installed")));
+	}
+	if (member) {
+		jv v = alba_get(jv_copy(doc), member);
+		body = fill(body, &len, alba_str(v) ? alba_str(v) : "");
+		jv_free(v);
 	}
 	alba_respond_cached(1, 200, file_type(file), "no-cache", body, len);
 	free(body);
@@ -349,8 +383,8 @@ access_log(jv doc, int status)
 }
 
 static int
-respond_mode(size_t max, const char *text_member, const char *json_member,
-    const char *type, const char *file, int log)
+respond_mode(size_t max, const char *text_member, int member_given,
+    const char *json_member, const char *type, const char *file, int log)
 {
 	size_t len;
 	char *buf = alba_read_all(0, max, &len);
@@ -368,7 +402,7 @@ respond_mode(size_t max, const char *text_member, const char *json_member,
 	} else if (alba_doc_has_error(doc))
 		status = send_error(doc, alba_get(jv_copy(doc), "error"));
 	else if (file)
-		status = send_file(doc, file, max);
+		status = send_file(doc, file, member_given ? text_member : NULL, max);
 	else if (json_member)
 		status = send_member(doc, json_member, 1, NULL);
 	else
@@ -484,7 +518,7 @@ main(int argc, char *argv[])
 	size_t body_max = (size_t)4 << 20, max = ALBA_DOC_MAX;
 	long timeout_ms = 10000;
 	const char *json_member = NULL, *text_member = "job.id", *type = NULL, *file = NULL;
-	int ch, respond = 0, stream = 0, log = 0, route_fd = -1, nroutes = 0;
+	int ch, respond = 0, stream = 0, log = 0, route_fd = -1, nroutes = 0, member_given = 0;
 	char *routes[MAXROUTES];
 
 	alba_prog = "alba-http";
@@ -527,6 +561,7 @@ main(int argc, char *argv[])
 			break;
 		case 'p':
 			text_member = optarg;
+			member_given = 1;
 			break;
 		case 's':
 			stream = 1;
@@ -545,5 +580,5 @@ main(int argc, char *argv[])
 		return request_mode(body_max, timeout_ms, route_fd, routes, nroutes);
 	if (stream)
 		return stream_mode(max, log);
-	return respond_mode(max, text_member, json_member, type, file, log);
+	return respond_mode(max, text_member, member_given, json_member, type, file, log);
 }

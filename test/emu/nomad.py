@@ -1576,12 +1576,31 @@ class NomadEmulator(emucore.Emulator):
     def list_allocs(self, req, resp):
         ns = self.ns(req)
         prefix = req.arg("prefix", "")
+        flt = req.arg("filter", "")
+        expr = None
+        if flt:
+            # Alloc.List runs the filter on the full allocation, its Job
+            # included, as the state store keeps it (nomad/alloc_endpoint.go).
+            try:
+                expr = Bexpr(flt)
+            except BexprError as e:
+                raise HTTPError(400, "failed to create result paginator: "
+                                     "failed to read filter expression: %s" % e)
         with self.mu:
             index = self.blocking(req, lambda: self.tables["allocs"])
-            out = [a.stub(self.jobs.get((a.d["Namespace"], a.d["JobID"])))
-                   for a in sorted(self.allocs.values(), key=lambda x: x.d["ID"])
-                   if (ns == "*" or a.d["Namespace"] == ns) and a.d["ID"].startswith(prefix)
-                   and self.allowed(req, ["read-job"], a.d["Namespace"])]
+            out = []
+            for a in sorted(self.allocs.values(), key=lambda x: x.d["ID"]):
+                if not ((ns == "*" or a.d["Namespace"] == ns) and a.d["ID"].startswith(prefix)
+                        and self.allowed(req, ["read-job"], a.d["Namespace"])):
+                    continue
+                job = self.jobs.get((a.d["Namespace"], a.d["JobID"]))
+                if expr is not None:
+                    try:
+                        if not expr.match(a.full(job)):
+                            continue
+                    except BexprEvalError as e:
+                        raise HTTPError(400, "failed to read result page: %s" % e)
+                out.append(a.stub(job))
             body = dumps(out)
         resp.send(200, body, "application/json", self.meta_headers(index))
 
