@@ -353,7 +353,8 @@
 				if (want_line && s === current && highlight())
 					want_line = false;
 				box.classList.add('done');
-				ended++;
+				if (++ended === 2 && !final)
+					poll();
 			}
 		}
 
@@ -367,7 +368,14 @@
 			set('f-duration', duration(info.started_at, info.finished_at ||
 			    (final ? info.started_at : null)));
 		}
+		// The state every 2 s until it is final (each look costs Nomad two
+		// requests), and at once when both logs have ended.
+		let timer = null, polling = false;
 		async function poll() {
+			if (polling)
+				return;
+			polling = true;
+			clearTimeout(timer);
 			try {
 				const r = await fetch('/build/info?job=' + encodeURIComponent(job),
 				    { headers: { Accept: 'application/json' }, cache: 'no-store' });
@@ -394,8 +402,9 @@
 			} catch (e) {
 				// Try again at the next tick.
 			}
+			polling = false;
 			if (!final)
-				setTimeout(poll, 1000);
+				timer = setTimeout(poll, ended === 2 ? 500 : 2000);
 		}
 		setInterval(facts, 1000);
 
