@@ -7,6 +7,7 @@ VERSION = 0.1.0
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/albatros
 LIBEXECDIR ?= $(PREFIX)/libexec/albatros
 DESTDIR ?=
 
@@ -35,6 +36,7 @@ LIBOBJ = $(LIBSRC:lib/%.c=$(OBJ)/lib/%.o)
 LIBA = $(OBJ)/libalba.a
 UNIT = $(BIN)/alba-unit
 SCRIPTS = scripts/alba-serve
+DATA = $(wildcard share/albatros/*)
 MANS = $(wildcard man/*.[1-8])
 
 ifeq ($(V),1)
@@ -109,8 +111,18 @@ check-valgrind: deps
 install: all
 	$(Q)mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
-	$(Q)for f in $(BINS) $(SCRIPTS); do \
+	$(Q)for f in $(BINS); do \
 		scripts/install-file 0755 "$$f" "$(DESTDIR)$(BINDIR)/$${f##*/}" || exit; \
+	done
+	$(Q)mkdir -p $(DESTDIR)$(DATADIR)
+	$(Q)for f in $(DATA); do \
+		scripts/install-file 0644 "$$f" "$(DESTDIR)$(DATADIR)/$${f##*/}" || exit; \
+	done
+	$(Q)# alba-serve finds the pages where they were installed.
+	$(Q)for f in $(SCRIPTS); do \
+		sed 's|^ALBA_INSTALLED_DATADIR=$$|ALBA_INSTALLED_DATADIR=$(DATADIR)|' "$$f" >"$$f.tmp.$$$$" && \
+		scripts/install-file 0755 "$$f.tmp.$$$$" "$(DESTDIR)$(BINDIR)/$${f##*/}" && \
+		rm -f "$$f.tmp.$$$$" || exit; \
 	done
 	$(Q)for f in $(MANS); do \
 		s=$${f##*.}; \
@@ -121,6 +133,8 @@ uninstall:
 	$(Q)for f in $(CMDS) $(notdir $(SCRIPTS)); do rm -f "$(DESTDIR)$(BINDIR)/$$f"; done
 	$(Q)for f in $(notdir $(MANS)); do \
 		rm -f "$(DESTDIR)$(MANDIR)/man$${f##*.}/$$f"; done
+	$(Q)for f in $(notdir $(DATA)); do rm -f "$(DESTDIR)$(DATADIR)/$$f"; done
+	$(Q)rmdir "$(DESTDIR)$(DATADIR)" 2>/dev/null || true
 
 clean:
 	rm -rf obj bin build-asan

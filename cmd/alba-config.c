@@ -2,8 +2,8 @@
 /*
  * alba-config: add .config, the repository's configuration from Consul KV,
  * to the document; the repository comes from .build.repo_url, from
- * .job.meta.REPO_URL (a build looked up for /build or /status) or from the
- * webhook in .request.  -k prints the key of a URL, -s stores a
+ * .job.meta.REPO_URL (a build looked up for /build or /status), from
+ * .request.query.repo (/builds and /badge) or from the webhook in .request.  -k prints the key of a URL, -s stores a
  * configuration.
  */
 #include <ctype.h>
@@ -194,6 +194,10 @@ main(int argc, char *argv[])
 		from_job = jv_is_valid(url);
 	}
 	if (!jv_is_valid(url)) {
+		jv_free(url);
+		url = alba_nonempty(doc, "request.query.repo");
+	}
+	if (!jv_is_valid(url)) {
 		jv body = alba_get(jv_copy(doc), "request.body");
 		jv_free(url);
 		url = jv_invalid();
@@ -217,7 +221,8 @@ main(int argc, char *argv[])
 		jv_free(url);
 		alba_doc_fail(doc, 400, "no_repository",
 		    "no repository URL: the document has no .build.repo_url, no "
-		    ".job.meta.REPO_URL and no webhook with repository.clone_url in .request");
+		    ".job.meta.REPO_URL, no .request.query.repo and no webhook with "
+		    "repository.clone_url in .request");
 	}
 	if (alba_service_consul(&consul, err, sizeof err)) {
 		jv_free(url);

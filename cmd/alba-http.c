@@ -4,6 +4,7 @@
  * document's `request` member; with -R, turns the final document (or, with
  * -s, a stream of log records) into the HTTP response on stdout.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +14,14 @@
 
 #include "alba.h"
 #include "doc.h"
+#include "http.h"
 #include "json.h"
 #include "request.h"
 #include "response.h"
 
 static const char usage_str[] =
-    "usage: alba-http [-a 'method path'] [-b maxbody] [-o fd] [-t timeout]\n"
-    "       alba-http -R [-ls] [-j member] [-m maxbytes] [-p member]";
+    "usage: alba-http [-a 'method path [html]'] [-b maxbody] [-o fd] [-t timeout]\n"
+    "       alba-http -R [-ls] [-f file] [-j member] [-m maxbytes] [-p member] [-T type]";
 
 /* ---- request mode */
 
@@ -45,9 +47,40 @@ peer(void)
 	return "";
 }
 
-/* "METHOD PATH" for scripts/alba-serve to route on: shell-safe, or "- -". */
+/* 1 if the request's Accept header names text/html (not with q=0): a
+ * browser navigating, not curl nor fetch().  Borrows req. */
+static int
+wants_html(jv req)
+{
+	char accept[2048];
+	const char *p, *end;
+
+	if (!alba_getstr(req, "headers.accept", accept, sizeof accept) ||
+	    (p = strstr(accept, "text/html")) == NULL)
+		return 0;
+	end = p + strcspn(p, ",");
+	for (p += 9; p < end; p++)
+		if (*p == 'q' && p[1] == '=' && strspn(p + 2, "0.") == (size_t)(end - p - 2))
+			return 0;
+	/* ?plain=true: the text itself, as Nomad's logs API says it. */
+	return !alba_getstr(req, "query.plain", accept, sizeof accept) ||
+	    strcmp(accept, "true") != 0;
+}
+
+/* The path of route r ("GET /build html"), in buf. */
+static const char *
+route_path(const char *r, char *buf, size_t n)
+{
+	const char *sp = strchr(r, ' ');
+
+	snprintf(buf, n, "%.*s", sp ? (int)strcspn(sp + 1, " ") : 0, sp ? sp + 1 : "");
+	return buf;
+}
+
+/* "METHOD PATH", and " html" when the route negotiates and the client is a
+ * browser, for scripts/alba-serve to route on: shell-safe, or "- -". */
 static void
-route(int fd, jv req, int ok)
+route(int fd, jv req, int ok, int html)
 {
 	char line[1100];
 	jv mv = jv_object_get(jv_copy(req), jv_string("method"));
@@ -59,7 +92,8 @@ route(int fd, jv req, int ok)
 	    "0123456789/._~-") != strlen(path))
 		snprintf(line, sizeof line, "%s ?\n", ok && method ? method : "-");
 	else
-		snprintf(line, sizeof line, "%s %s\n", method, path);
+		snprintf(line, sizeof line, "%s %s%s\n", method, path,
+		    html && wants_html(req) ? " html" : "");
 	jv_free(mv);
 	jv_free(pv);
 	(void)!write(fd, line, strlen(line));
@@ -68,11 +102,12 @@ route(int fd, jv req, int ok)
 #define MAXROUTES 16
 
 /* With -a routes: 404 for another path, 405 for another method.  Borrows
- * req.  0 or the status, with the message in msg. */
+ * req.  0 or the status, with the message in msg; *html is set when the
+ * route matched says "html". */
 static int
-check_route(jv req, char *const *routes, int nroutes, char *msg, size_t n)
+check_route(jv req, char *const *routes, int nroutes, char *msg, size_t n, int *html)
 {
-	char method[16], path[1024];
+	char method[16], path[1024], rp[1024];
 	int i, path_known = 0;
 
 	if (nroutes == 0)
@@ -82,12 +117,14 @@ check_route(jv req, char *const *routes, int nroutes, char *msg, size_t n)
 		return snprintf(msg, n, "not found"), 404;
 	for (i = 0; i < nroutes; i++) {
 		const char *sp = strchr(routes[i], ' ');
-		if (sp == NULL || strcmp(sp + 1, path) != 0)
+		if (sp == NULL || strcmp(route_path(routes[i], rp, sizeof rp), path) != 0)
 			continue;
 		path_known = 1;
 		if ((size_t)(sp - routes[i]) == strlen(method) &&
-		    strncmp(routes[i], method, strlen(method)) == 0)
+		    strncmp(routes[i], method, strlen(method)) == 0) {
+			*html = strchr(sp + 1, ' ') != NULL;
 			return 0;
+		}
 	}
 	if (!path_known)
 		return snprintf(msg, n, "no such path"), 404;
@@ -101,14 +138,14 @@ request_mode(size_t body_max, long timeout_ms, int route_fd, char *const *routes
 	struct alba_reqlimits lim = { 8192, 32768, 100, body_max, timeout_ms };
 	char msg[512];
 	jv req;
-	int status;
+	int status, html = 0;
 
 	status = alba_request_read(0, is_socket(0) ? 0 : -1, &lim, &req, msg, sizeof msg);
 	req = jv_object_set(req, jv_string("remote_addr"), jv_string(peer()));
 	if (status == 0)
-		status = check_route(req, routes, nroutes, msg, sizeof msg);
+		status = check_route(req, routes, nroutes, msg, sizeof msg, &html);
 	if (route_fd >= 0)
-		route(route_fd, req, status == 0);
+		route(route_fd, req, status == 0, html);
 	jv doc = JV_OBJECT(jv_string("request"), req);
 	if (status)
 		alba_doc_fail(doc, status, status == 408 ? "timeout" : status == 413 ?
@@ -198,9 +235,10 @@ send_error(jv doc, jv err)
 	return status;
 }
 
-/* Render the member at path as text (or, if the client asks, as JSON). */
+/* Render the member at path as text (or, if the client asks, as JSON), or
+ * with -T as that type, for a proxy to keep but revalidate. */
 static int
-send_member(jv doc, const char *path, int as_json)
+send_member(jv doc, const char *path, int as_json, const char *type)
 {
 	jv v = alba_get(jv_copy(doc), path);
 
@@ -212,7 +250,11 @@ send_member(jv doc, const char *path, int as_json)
 	}
 	if (as_json)
 		send_json(200, v);
-	else if (wants_json(doc)) {
+	else if (type) {
+		alba_respond_cached(1, 200, type, "no-cache", jv_string_value(v),
+		    (size_t)jv_string_length_bytes(jv_copy(v)));
+		jv_free(v);
+	} else if (wants_json(doc)) {
 		/* {"job": {...}} for job.id: the top-level member it belongs to. */
 		char top[128];
 		snprintf(top, sizeof top, "%.*s", (int)strcspn(path, "."), path);
@@ -222,6 +264,79 @@ send_member(jv doc, const char *path, int as_json)
 		send_text(200, jv_string_value(v));
 		jv_free(v);
 	}
+	return 200;
+}
+
+/* The Content-Type of a file the project ships, by its name; NULL if it
+ * ships no such kind. */
+static const char *
+file_type(const char *file)
+{
+	static const char *const types[][2] = {
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },
+		{ ".svg", "image/svg+xml" },
+	};
+	size_t i, n = strlen(file);
+
+	for (i = 0; i < sizeof types / sizeof *types; i++) {
+		size_t k = strlen(types[i][0]);
+		if (n > k && strcmp(file + n - k, types[i][0]) == 0)
+			return types[i][1];
+	}
+	return NULL;
+}
+
+/* body (len bytes) with every "@@" replaced by the percent-encoding of
+ * v, which holds only [A-Za-z0-9._~%-]: safe in HTML text, attributes
+ * and URLs.  Consumes body; the result is fresh. */
+static char *
+fill(char *body, size_t *len, const char *v)
+{
+	char *ev = alba_urlencode(v), *out;
+	size_t n = 0, i, k = ev ? strlen(ev) : 0;
+
+	if (ev == NULL || (out = malloc(*len / 2 * k + *len + 1)) == NULL)
+		alba_die(ALBA_TEMP, "out of memory");
+	for (i = 0; i < *len; i++)
+		if (body[i] == '@' && i + 1 < *len && body[i + 1] == '@') {
+			memcpy(out + n, ev, k);
+			n += k;
+			i++;
+		} else
+			out[n++] = body[i];
+	out[n] = 0;
+	free(ev);
+	free(body);
+	*len = n;
+	return out;
+}
+
+/* -f: a static file of share/albatros as the answer, with "@@" filled
+ * from the string at member when it is not NULL.  Borrows doc. */
+static int
+send_file(jv doc, const char *file, const char *member, size_t max)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	size_t len;
+	char *body = fd >= 0 ? alba_read_all(fd, max, &len) : NULL;
+
+	if (fd >= 0)
+		close(fd);
+	if (body == NULL) {
+		alba_warn("unable to read %s", file);
+		return send_error(doc, JV_OBJECT(jv_string("status"), jv_number(500),
+		    jv_string("code"), jv_string("internal"),
+		    jv_string("message"), jv_string("internal error: the page is not installed")));
+	}
+	if (member) {
+		jv v = alba_get(jv_copy(doc), member);
+		body = fill(body, &len, alba_str(v) ? alba_str(v) : "");
+		jv_free(v);
+	}
+	alba_respond_cached(1, 200, file_type(file), "no-cache", body, len);
+	free(body);
 	return 200;
 }
 
@@ -268,7 +383,8 @@ access_log(jv doc, int status)
 }
 
 static int
-respond_mode(size_t max, const char *text_member, const char *json_member, int log)
+respond_mode(size_t max, const char *text_member, int member_given,
+    const char *json_member, const char *type, const char *file, int log)
 {
 	size_t len;
 	char *buf = alba_read_all(0, max, &len);
@@ -285,10 +401,12 @@ respond_mode(size_t max, const char *text_member, const char *json_member, int l
 		    jv_string("message"), jv_string("internal error")));
 	} else if (alba_doc_has_error(doc))
 		status = send_error(doc, alba_get(jv_copy(doc), "error"));
+	else if (file)
+		status = send_file(doc, file, member_given ? text_member : NULL, max);
 	else if (json_member)
-		status = send_member(doc, json_member, 1);
+		status = send_member(doc, json_member, 1, NULL);
 	else
-		status = send_member(doc, text_member, 0);
+		status = send_member(doc, text_member, 0, type);
 	if (log)
 		access_log(doc, status);
 	jv_free(doc);
@@ -399,15 +517,18 @@ main(int argc, char *argv[])
 {
 	size_t body_max = (size_t)4 << 20, max = ALBA_DOC_MAX;
 	long timeout_ms = 10000;
-	const char *json_member = NULL, *text_member = "job.id";
-	int ch, respond = 0, stream = 0, log = 0, route_fd = -1, nroutes = 0;
+	const char *json_member = NULL, *text_member = "job.id", *type = NULL, *file = NULL;
+	int ch, respond = 0, stream = 0, log = 0, route_fd = -1, nroutes = 0, member_given = 0;
 	char *routes[MAXROUTES];
 
 	alba_prog = "alba-http";
-	while ((ch = getopt(argc, argv, "Ra:b:j:lm:o:p:st:")) != -1) {
+	while ((ch = getopt(argc, argv, "RT:a:b:f:j:lm:o:p:st:")) != -1) {
 		switch (ch) {
 		case 'R':
 			respond = 1;
+			break;
+		case 'T':
+			type = optarg;
 			break;
 		case 'a':
 			if (nroutes == MAXROUTES || strchr(optarg, ' ') == NULL)
@@ -417,6 +538,11 @@ main(int argc, char *argv[])
 		case 'b':
 			if (alba_scan_size(optarg, &body_max) || body_max > ((size_t)1 << 30))
 				alba_dieusage(usage_str);
+			break;
+		case 'f':
+			if (file_type(optarg) == NULL)
+				alba_dieusage(usage_str);
+			file = optarg;
 			break;
 		case 'j':
 			json_member = optarg;
@@ -435,6 +561,7 @@ main(int argc, char *argv[])
 			break;
 		case 'p':
 			text_member = optarg;
+			member_given = 1;
 			break;
 		case 's':
 			stream = 1;
@@ -453,5 +580,5 @@ main(int argc, char *argv[])
 		return request_mode(body_max, timeout_ms, route_fd, routes, nroutes);
 	if (stream)
 		return stream_mode(max, log);
-	return respond_mode(max, text_member, json_member, log);
+	return respond_mode(max, text_member, member_given, json_member, type, file, log);
 }

@@ -50,38 +50,55 @@ writeall(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/* The pages of share/albatros load their script and style from this
+ * origin and nothing else, run no inline script, and nothing may frame
+ * them. */
+#define CSP "Content-Security-Policy: default-src 'none'; script-src 'self'; " \
+	"style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; " \
+	"form-action 'none'; frame-ancestors 'none'\r\n"
+
 static int
-head(int fd, int status, const char *ctype, const char *framing)
+head(int fd, int status, const char *ctype, const char *framing, const char *cache)
 {
-	char h[512];
+	char h[1024];
+	int page = strcmp(cache, "no-store") != 0;
 	int n = snprintf(h, sizeof h,
 	    "HTTP/1.1 %d %s\r\n"
 	    "Content-Type: %s\r\n"
 	    "%s\r\n"
-	    "Cache-Control: no-store\r\n"
+	    "Cache-Control: %s\r\n"
+	    "%s"
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "Connection: close\r\n\r\n",
-	    status, alba_reason(status), ctype, framing);
+	    status, alba_reason(status), ctype, framing, cache, page ? CSP : "");
 
 	return n > 0 && (size_t)n < sizeof h ? writeall(fd, h, (size_t)n) : -1;
 }
 
 int
-alba_respond(int fd, int status, const char *ctype, const char *body, size_t len)
+alba_respond_cached(int fd, int status, const char *ctype, const char *cache,
+    const char *body, size_t len)
 {
 	char cl[64];
 
 	snprintf(cl, sizeof cl, "Content-Length: %zu", len);
-	if (head(fd, status, ctype, cl))
+	if (head(fd, status, ctype, cl, cache))
 		return -1;
 	return writeall(fd, body, len);
+}
+
+int
+alba_respond(int fd, int status, const char *ctype, const char *body, size_t len)
+{
+	return alba_respond_cached(fd, status, ctype, "no-store", body, len);
 }
 
 int
 alba_respond_chunked(int fd, int status, const char *ctype)
 {
 	/* X-Accel-Buffering: nginx passes the stream on as it comes. */
-	return head(fd, status, ctype, "Transfer-Encoding: chunked\r\nX-Accel-Buffering: no");
+	return head(fd, status, ctype, "Transfer-Encoding: chunked\r\nX-Accel-Buffering: no",
+	    "no-store");
 }
 
 int

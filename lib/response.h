@@ -2,7 +2,8 @@
 /*
  * response.h: write an HTTP/1.1 response on a file descriptor, whole (with
  * Content-Length) or streamed (chunked).  Every response says
- * "Connection: close": one request per connection.  The caller owns every
+ * "Connection: close": one request per connection, and
+ * "X-Content-Type-Options: nosniff".  The caller owns every
  * buffer.  Functions return 0, or -1 if the peer went away.
  */
 #ifndef ALBA_RESPONSE_H
@@ -12,8 +13,14 @@
 
 /* The reason phrase of a status ("Not Found"). */
 const char *alba_reason(int status);
+/* Cache-Control: no-store. */
 int alba_respond(int fd, int status, const char *ctype, const char *body,
     size_t len);
+/* With this Cache-Control instead ("no-cache": a page or a badge), and a
+ * strict Content-Security-Policy (scripts, styles, images and fetch from
+ * this origin only, no inline script, no framing). */
+int alba_respond_cached(int fd, int status, const char *ctype, const char *cache,
+    const char *body, size_t len);
 int alba_respond_chunked(int fd, int status, const char *ctype);
 int alba_respond_chunk(int fd, const char *data, size_t len);
 int alba_respond_end(int fd);

@@ -326,6 +326,27 @@ first_alloc() { allocs "$1" | jq -r 'sort_by(.CreateIndex) | .[0].ID'; }
 	[[ $body == "failed to read filter expression: "* ]]
 }
 
+@test "jobs list: pages by <namespace>.<id> tokens, in ID order even with reverse (Nomad 1.6.3)" {
+	start
+	parent
+	dispatch ci '{"Meta":{"COMMIT":"c1"}}'
+	dispatch ci '{"Meta":{"COMMIT":"c2"}}'
+	dispatch ci '{"Meta":{"COMMIT":"c3"}}'
+	req GET "/v1/jobs?prefix=ci/dispatch-"
+	ids=$(jq -c 'map(.ID)' <<<"$body")
+	jq -e 'length == 3 and . == sort' <<<"$ids"
+	req GET "/v1/jobs?prefix=ci/dispatch-&per_page=2" -G --data-urlencode 'filter=Dispatched == true'
+	jq -e --argjson i "$ids" 'map(.ID) == $i[0:2]' <<<"$body"
+	tok=$(hdr X-Nomad-Nexttoken)
+	[ "$tok" = "default.$(jq -r '.[2]' <<<"$ids")" ]
+	req GET "/v1/jobs?prefix=ci/dispatch-&per_page=2&next_token=$tok"
+	jq -e --argjson i "$ids" 'map(.ID) == $i[2:3]' <<<"$body"
+	[ -z "$(hdr X-Nomad-Nexttoken)" ]
+	# reverse flips only the token comparison: the order stays ascending.
+	req GET "/v1/jobs?prefix=ci/dispatch-&reverse=true"
+	jq -e --argjson i "$ids" 'map(.ID) == $i' <<<"$body"
+}
+
 @test "namespaces: jobs are invisible from other namespaces" {
 	start
 	parent ci optional build

@@ -1498,13 +1498,18 @@ class NomadEmulator(emucore.Emulator):
         except ValueError:
             per_page = 0
         next_token = req.arg("next_token", "")
+        # Job.List (nomad/job_endpoint.go, 1.6.3) walks the jobs table's id
+        # index, (Namespace, ID) ascending, whatever `reverse` says: the
+        # paginator (nomad/state/paginator) only flips its token comparison.
+        # The token is "<namespace>.<id>" (StructsTokenizer WithNamespace,
+        # WithID); items before it are skipped until one passes the filters.
+        reverse = req.arg("reverse") == "true"
         with self.mu:
             index = self.blocking(req, lambda: max(self.tables["jobs"], self.tables["job_summary"]))
-            jobs = sorted(self.jobs.values(), key=lambda j: (j.d["ID"], j.d["Namespace"]))
-            if req.arg("reverse") == "true":
-                jobs.reverse()
+            jobs = sorted(self.jobs.values(), key=lambda j: (j.d["Namespace"], j.d["ID"]))
             out = []
             nxt = ""
+            found = not next_token
             for j in jobs:
                 if ns != "*" and j.d["Namespace"] != ns:
                     continue
@@ -1512,8 +1517,8 @@ class NomadEmulator(emucore.Emulator):
                     continue
                 if not j.d["ID"].startswith(prefix):
                     continue
-                if next_token and ((j.d["ID"] > next_token) if req.arg("reverse") == "true"
-                                   else (j.d["ID"] < next_token)):
+                token = "%s.%s" % (j.d["Namespace"], j.d["ID"])
+                if not found and ((token > next_token) if reverse else (token < next_token)):
                     continue
                 if expr is not None:
                     try:
@@ -1521,8 +1526,9 @@ class NomadEmulator(emucore.Emulator):
                             continue
                     except BexprEvalError as e:
                         raise HTTPError(400, "failed to read result page: %s" % e)
+                found = True
                 if per_page and len(out) >= per_page:
-                    nxt = j.d["ID"]
+                    nxt = token
                     break
                 stub = {"ID": j.d["ID"], "ParentID": j.d["ParentID"], "Name": j.d["Name"],
                         "Namespace": j.d["Namespace"], "Datacenters": j.d["Datacenters"],
@@ -1570,12 +1576,31 @@ class NomadEmulator(emucore.Emulator):
     def list_allocs(self, req, resp):
         ns = self.ns(req)
         prefix = req.arg("prefix", "")
+        flt = req.arg("filter", "")
+        expr = None
+        if flt:
+            # Alloc.List runs the filter on the full allocation, its Job
+            # included, as the state store keeps it (nomad/alloc_endpoint.go).
+            try:
+                expr = Bexpr(flt)
+            except BexprError as e:
+                raise HTTPError(400, "failed to create result paginator: "
+                                     "failed to read filter expression: %s" % e)
         with self.mu:
             index = self.blocking(req, lambda: self.tables["allocs"])
-            out = [a.stub(self.jobs.get((a.d["Namespace"], a.d["JobID"])))
-                   for a in sorted(self.allocs.values(), key=lambda x: x.d["ID"])
-                   if (ns == "*" or a.d["Namespace"] == ns) and a.d["ID"].startswith(prefix)
-                   and self.allowed(req, ["read-job"], a.d["Namespace"])]
+            out = []
+            for a in sorted(self.allocs.values(), key=lambda x: x.d["ID"]):
+                if not ((ns == "*" or a.d["Namespace"] == ns) and a.d["ID"].startswith(prefix)
+                        and self.allowed(req, ["read-job"], a.d["Namespace"])):
+                    continue
+                job = self.jobs.get((a.d["Namespace"], a.d["JobID"]))
+                if expr is not None:
+                    try:
+                        if not expr.match(a.full(job)):
+                            continue
+                    except BexprEvalError as e:
+                        raise HTTPError(400, "failed to read result page: %s" % e)
+                out.append(a.stub(job))
             body = dumps(out)
         resp.send(200, body, "application/json", self.meta_headers(index))
 
