@@ -46,6 +46,54 @@ req() {
 	[ "$(jq -r .error.status <<<"$output")" = 413 ]
 }
 
+@test "a chunked body of exactly the bound is accepted" {
+	run -0 bash -c "printf 'POST /hook HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n' | alba-http -b 11 | jq -r .request.body"
+	assert_output 'hello world'
+}
+
+@test "chunk sizes are hex digits only, with extensions per RFC 9112" {
+	# Accepted: leading zeros, upper case, extensions with a token or a
+	# quoted value and blanks around the semicolon.
+	for c in '0005' '5;a' '5 ; a=b' '5;a="q \\" ;x";b=c' '5\t;a'; do
+		run -0 bash -c "printf 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n$c\r\nhello\r\n0\r\n\r\n' | alba-http | jq -r .request.body"
+		[ "$output" = hello ] || { echo "for $c: $output"; return 1; }
+	done
+	# Refused: what strtoull takes and RFC 9112 does not.
+	for c in '0x5' '+5' '-0' ' 5' '5 ' '5 x' '5;' '5;=b' '5;a=' '5;a="b' '5;a=b c' \
+		'00000000000000005' 'ffffffffffffffffff'; do
+		run -100 --separate-stderr bash -c "printf 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n$c\r\nhello\r\n0\r\n\r\n' | alba-http"
+		[ "$(jq -r .error.message <<<"$output")" = "bad chunk size" ] || { echo "for $c: $output"; return 1; }
+	done
+}
+
+@test "Transfer-Encoding on HTTP/1.0, or with Content-Length, is refused" {
+	run -100 --separate-stderr bash -c "printf 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' | alba-http"
+	[ "$(jq -c .error <<<"$output")" = '{"status":400,"code":"bad_request","message":"Transfer-Encoding in an HTTP/1.0 request"}' ]
+	for h in 'Content-Length: 5\r\nTransfer-Encoding: chunked' 'Transfer-Encoding: chunked\r\nContent-Length: 5' \
+		'transfer-encoding: CHUNKED\r\ncontent-length: 0'; do
+		run -100 --separate-stderr bash -c "printf 'POST / HTTP/1.1\r\n$h\r\n\r\n5\r\nhello\r\n0\r\n\r\n' | alba-http"
+		[ "$(jq -r .error.message <<<"$output")" = "both Content-Length and Transfer-Encoding" ] || { echo "for $h: $output"; return 1; }
+	done
+	run -0 bash -c "printf 'POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello' | alba-http | jq -r .request.body"
+	assert_output hello
+}
+
+@test "a NUL byte in the request line or a header is 400" {
+	for r in 'G\0T /health HTTP/1.1\r\n\r\n' 'GET /health\0x HTTP/1.1\r\n\r\n' 'GET /health HTTP/1.1\0\r\n\r\n' \
+		'GET / HTTP/1.1\r\nX-A\0: b\r\n\r\n' 'GET / HTTP/1.1\r\nX-A: b\0c\r\n\r\n' 'GET / HTTP/1.1\r\n\0\r\n\r\n'; do
+		run -100 --separate-stderr bash -c "printf '$r' | alba-http"
+		[ "$(jq -r .error.status <<<"$output")" = 400 ] || { echo "for $r: $output"; return 1; }
+		[[ "$(jq -r .error.message <<<"$output")" == "a NUL byte in "* ]] || { echo "for $r: $output"; return 1; }
+	done
+}
+
+@test "a chunk longer than its size is 400 with a true message" {
+	for d in 'helloXX' 'helloX'; do
+		run -100 --separate-stderr bash -c "printf 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n$d\r\n0\r\n\r\n' | alba-http"
+		[ "$(jq -c .error <<<"$output")" = '{"status":400,"code":"bad_request","message":"bad chunk: its data is longer than its size"}' ] || { echo "for $d: $output"; return 1; }
+	done
+}
+
 @test "a long request line is 414; too many or too large headers 431" {
 	long=$(head -c 9000 /dev/zero | tr '\0' a)
 	run -100 --separate-stderr bash -c "printf 'GET /$long HTTP/1.1\r\n\r\n' | alba-http"
