@@ -192,7 +192,32 @@ req() {
 @test "-R -l writes one sanitised access-log line" {
 	doc='{"request":{"method":"POST","path":"/hook\u001b[31m%x","headers":{"x-gitea-delivery":"d-1\nforged"},"remote_addr":"127.0.0.1"},"job":{"id":"builder/dispatch-1-ab"}}'
 	run -0 --separate-stderr bash -c "printf '%s' '$doc' | alba-http -R -l >/dev/null"
-	[ "$stderr" = 'alba-http: 127.0.0.1 POST /hook?[31m?x 200 delivery=d-1?forged job=builder/dispatch-1-ab' ]
+	[ "$stderr" = 'alba-http: 127.0.0.1 POST /hook%1B[31m%25x 200 delivery=d-1%0Aforged job=builder/dispatch-1-ab' ]
+}
+
+@test "-R -l: no client-controlled value adds or fakes a field of the access line" {
+	# A decoded path with spaces and '=', an unauthenticated delivery
+	# header, a peer and a job: each stays one field, escaped %XX.
+	run -0 --separate-stderr bash -c "printf 'GET /status%%20200%%20delivery=abc%%20job=x%%209ms?job=j HTTP/1.1\r\nX-Gitea-Delivery: d 200 delivery=spoof\r\n\r\n' | REMOTE_ADDR='1.2.3.4 GET' alba-http -a 'GET /health' 2>/dev/null | alba-http -R -l >/dev/null"
+	[ "$stderr" = 'alba-http: 1.2.3.4%20GET GET /status%20200%20delivery%3Dabc%20job%3Dx%209ms 404 delivery=d%20200%20delivery%3Dspoof job=-' ]
+	read -ra f <<<"$stderr"
+	[ "${#f[@]}" = 7 ]
+	[ "$(grep -o 'delivery=' <<<"$stderr" | wc -l)" = 1 ]
+	doc='{"request":{"method":"GET","path":"-","headers":{"x-github-delivery":"\"q\"\\\\ \u007f\u00e9"},"remote_addr":""},"job":{"id":"a job=b"}}'
+	run -0 --separate-stderr bash -c "printf '%s' '$doc' | alba-http -R -l >/dev/null"
+	[ "$stderr" = 'alba-http: - GET %2D 200 delivery=%22q%22%5C%5C%20%7F%C3%A9 job=a%20job%3Db' ]
+}
+
+@test "-R -s -l: the streamed line names the peer, the route and the job" {
+	printf '%s\n' '{"stream":"stderr","data":"x\n"}' >"$BATS_TEST_TMPDIR/recs"
+	# The route line of the request, as alba-serve passes it on.
+	run -0 bash -c "printf 'GET /build?job=builder%%2Fdispatch-1-ab%%20x%%3Dy&log=stderr HTTP/1.1\r\n\r\n' | alba-http -o 3 3>&1 >/dev/null"
+	assert_output 'GET /build builder/dispatch-1-ab%20x%3Dy'
+	run -0 --separate-stderr bash -c "ALBA_ROUTE='$output' SOCAT_PEERADDR=10.0.0.7 alba-http -R -s -l <'$BATS_TEST_TMPDIR/recs' >/dev/null"
+	[ "$stderr" = 'alba-http: 10.0.0.7 GET /build 200 delivery=- job=builder/dispatch-1-ab%20x%3Dy' ]
+	# A route that is not one alba-http wrote names no job.
+	run -0 --separate-stderr bash -c "ALBA_ROUTE='GET /build a=b' alba-http -R -s -l <'$BATS_TEST_TMPDIR/recs' >/dev/null"
+	[ "$stderr" = 'alba-http: - GET /build 200 delivery=- job=-' ]
 }
 
 @test "-R -s streams log records as chunks; a first error record sets the status" {
