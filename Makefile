@@ -99,6 +99,11 @@ check-asan: deps
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=97 \
 		test/run
 
+# The mutation run: each bug of test/mutants/list planted alone, the suites
+# it concerns run, the kill rate and the survivors printed (not in check).
+mutate: deps
+	$(Q)test/mutate
+
 check-valgrind: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)ALBA_BIN=$(abspath $(BIN)) ALBA_VALGRIND=1 test/run
@@ -124,6 +129,6 @@ uninstall:
 clean:
 	rm -rf obj bin build-asan
 
-.PHONY: all demo check deps check-asan check-valgrind install uninstall clean
+.PHONY: all demo check deps check-asan check-valgrind mutate install uninstall clean
 # Keep the objects make would see as intermediate.
 .SECONDARY:
