@@ -59,7 +59,7 @@ req() {
 		[ "$output" = hello ] || { echo "for $c: $output"; return 1; }
 	done
 	# Refused: what strtoull takes and RFC 9112 does not.
-	for c in '0x5' '+5' '-0' ' 5' '5 ' '5 x' '5;' '5;=b' '5;a=' '5;a="b' '5;a=b c' \
+	for c in '' ';a' '0x5' '+5' '-0' ' 5' '5 ' '5 x' '5;' '5;=b' '5;a=' '5;a="b' '5;a=b c' \
 		'00000000000000005' 'ffffffffffffffffff'; do
 		run -100 --separate-stderr bash -c "printf 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n$c\r\nhello\r\n0\r\n\r\n' | alba-http"
 		[ "$(jq -r .error.message <<<"$output")" = "bad chunk size" ] || { echo "for $c: $output"; return 1; }
