@@ -131,7 +131,8 @@ req() {
 		'POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n' \
 		'POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n' 'POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n\xff\xfe' \
 		'GET /a%%00b HTTP/1.1\r\n\r\n' 'GET /?a=%%zz HTTP/1.1\r\n\r\n' 'GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n' \
-		'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n' 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'; do
+		'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n' 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n' \
+		'POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n' 'GET / HTTP/1.1\r\nX A: b\r\n\r\n'; do
 		run -100 --separate-stderr bash -c "printf '$r' | alba-http"
 		[ "$(jq -r .error.status <<<"$output")" = 400 ] || { echo "for $r: $output"; return 1; }
 	done
