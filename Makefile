@@ -94,13 +94,20 @@ check: deps
 deps:
 	$(Q)scripts/alba-deps
 
+# Leak detection stays on; test/lsan.supp names the one libjq 1.6 leak.
 check-asan: deps
 	$(Q)$(MAKE) --no-print-directory O=build-asan all \
 		SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all'
 	$(Q)ALBA_BIN=$(abspath build-asan/bin) \
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=97 \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=97:fast_unwind_on_malloc=0 \
+		LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp):print_suppressions=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=97 \
 		test/run
+
+# The mutation run: each bug of test/mutants/list planted alone, the suites
+# it concerns run, the kill rate and the survivors printed (not in check).
+mutate: deps
+	$(Q)test/mutate
 
 check-valgrind: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -139,6 +146,6 @@ uninstall:
 clean:
 	rm -rf obj bin build-asan
 
-.PHONY: all demo check deps check-asan check-valgrind install uninstall clean
+.PHONY: all demo check deps check-asan check-valgrind mutate install uninstall clean
 # Keep the objects make would see as intermediate.
 .SECONDARY:

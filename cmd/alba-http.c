@@ -77,25 +77,34 @@ route_path(const char *r, char *buf, size_t n)
 	return buf;
 }
 
-/* "METHOD PATH", and " html" when the route negotiates and the client is a
- * browser, for scripts/alba-serve to route on: shell-safe, or "- -". */
+/* "METHOD PATH JOB", then " html" when the route negotiates and the client
+ * is a browser, for scripts/alba-serve to route on: shell-safe, or "- -".
+ * JOB is the query's job as an access-log field ("-" if none), for the log
+ * line of a streamed answer (its records carry no request). */
 static void
 route(int fd, jv req, int ok, int html)
 {
-	char line[1100];
+	char line[1700], job[520];
 	jv mv = jv_object_get(jv_copy(req), jv_string("method"));
 	jv pv = jv_object_get(jv_copy(req), jv_string("path"));
+	jv jq = alba_get(jv_copy(req), "query.job");
 	const char *method = alba_str(mv), *path = alba_str(pv);
 
 	if (!ok || method == NULL || path == NULL || strlen(path) > 1024 ||
 	    strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	    "0123456789/._~-") != strlen(path))
 		snprintf(line, sizeof line, "%s ?\n", ok && method ? method : "-");
-	else
-		snprintf(line, sizeof line, "%s %s%s\n", method, path,
+	else {
+		snprintf(job, sizeof job, "-");
+		if (alba_str(jq) && *alba_str(jq))
+			alba_log_field(job, sizeof job, alba_str(jq),
+			    (size_t)jv_string_length_bytes(jv_copy(jq)));
+		snprintf(line, sizeof line, "%s %s %s%s\n", method, path, job,
 		    html && wants_html(req) ? " html" : "");
+	}
 	jv_free(mv);
 	jv_free(pv);
+	jv_free(jq);
 	(void)!write(fd, line, strlen(line));
 }
 
@@ -349,34 +358,56 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* One access-log line on stderr, every attacker-controlled part sanitised. */
+/* f: the access-log field of the string at path in doc, if there is one. */
+static int
+field(jv doc, const char *path, char *f, size_t n)
+{
+	jv v = alba_get(jv_copy(doc), path);
+	int ok = alba_str(v) != NULL;
+
+	if (ok)
+		alba_log_field(f, n, alba_str(v), (size_t)jv_string_length_bytes(jv_copy(v)));
+	jv_free(v);
+	return ok;
+}
+
+/*
+ * One access-log line on stderr: "PEER METHOD PATH STATUS delivery=D job=J
+ * [Nms]", every field escaped by alba_log_field, so no client-controlled
+ * byte can add or fake a field.  A log stream carries no request: then the
+ * peer is read from the environment and the route (and job) from
+ * ALBA_ROUTE, as alba-http -o wrote it.
+ */
 static void
 access_log(jv doc, int status)
 {
-	char method[16] = "-", path[256] = "-", delivery[128] = "-", job[256] = "-";
-	char s_method[16], s_path[256], s_delivery[128], s_job[256], s_peer[64], peerbuf[64] = "-";
-	const char *t0 = getenv("ALBA_T0");
+	char method[40] = "-", path[1100] = "-", delivery[400] = "-", job[520] = "-";
+	char peerf[200] = "-";
+	const char *t0 = getenv("ALBA_T0"), *rt = getenv("ALBA_ROUTE");
 	static const char *const dh[] = { "request.headers.x-forgejo-delivery",
 	    "request.headers.x-gitea-delivery", "request.headers.x-github-delivery",
 	    "build.delivery" };
 	size_t i;
 
-	if (!alba_getstr(doc, "request.method", method, sizeof method) && getenv("ALBA_ROUTE"))
-		/* A log stream carries no request: alba-serve names the route. */
-		sscanf(getenv("ALBA_ROUTE"), "%15s %255s", method, path);
-	alba_getstr(doc, "request.path", path, sizeof path);
-	alba_getstr(doc, "request.remote_addr", peerbuf, sizeof peerbuf);
-	alba_getstr(doc, "job.id", job, sizeof job);
+	if (!field(doc, "request.method", method, sizeof method) && rt) {
+		/* Written by route(): fields already, at most three. */
+		char m[16] = "", p[1025] = "", j[520] = "";
+		if (sscanf(rt, "%15s %1024s %519s", m, p, j) >= 1) {
+			alba_log_field(method, sizeof method, m, strlen(m));
+			alba_log_field(path, sizeof path, p, strlen(p));
+			if (*j && strcspn(j, "\"=\\") == strlen(j))
+				snprintf(job, sizeof job, "%s", j);
+		}
+	}
+	field(doc, "request.path", path, sizeof path);
+	if (!field(doc, "request.remote_addr", peerf, sizeof peerf) || !strcmp(peerf, "-"))
+		alba_log_field(peerf, sizeof peerf, peer(), strlen(peer()));
+	field(doc, "job.id", job, sizeof job);
 	for (i = 0; i < sizeof dh / sizeof *dh; i++)
-		if (alba_getstr(doc, dh[i], delivery, sizeof delivery))
+		if (field(doc, dh[i], delivery, sizeof delivery))
 			break;
-	alba_sanitize(s_method, sizeof s_method, method, strlen(method));
-	alba_sanitize(s_path, sizeof s_path, path, strlen(path));
-	alba_sanitize(s_delivery, sizeof s_delivery, delivery, strlen(delivery));
-	alba_sanitize(s_job, sizeof s_job, job, strlen(job));
-	alba_sanitize(s_peer, sizeof s_peer, peerbuf, strlen(peerbuf));
 	fprintf(stderr, "%s: %s %s %s %d delivery=%s job=%s", alba_prog,
-	    *s_peer ? s_peer : "-", s_method, s_path, status, s_delivery, s_job);
+	    peerf, method, path, status, delivery, job);
 	if (t0 && *t0)
 		fprintf(stderr, " %lldms", now_ms() - atoll(t0));
 	fputc('\n', stderr);

@@ -126,10 +126,16 @@ alba_doc_read(size_t max)
 void
 alba_doc_write(jv doc)
 {
+	int e;
+
 	jv_dumpf(doc, stdout, 0);
 	putchar('\n');
-	if (fflush(stdout) == EOF || ferror(stdout))
-		alba_die(ALBA_TEMP, "unable to write stdout: %s", strerror(errno));
+	errno = 0;
+	e = fflush(stdout) == EOF ? errno : 0;
+	/* A write that failed inside jv_dumpf left ferror set and errno
+	 * long since overwritten: say so, never "Success". */
+	if (e || ferror(stdout))
+		alba_die(ALBA_TEMP, "unable to write stdout: %s", e ? strerror(e) : "write error");
 }
 
 int

@@ -22,6 +22,7 @@ struct in {
 	char *buf;		/* bytes read and not yet consumed: buf[off..len) */
 	size_t off, len, cap;
 	long long deadline;	/* ms, CLOCK_MONOTONIC */
+	int err;		/* the errno of the last -2 */
 };
 
 
@@ -37,8 +38,10 @@ more(struct in *in, size_t room)
 	if (in->len + room > in->cap) {
 		size_t cap = in->len + room;
 		char *b = realloc(in->buf, cap + 1);
-		if (b == NULL)
+		if (b == NULL) {
+			in->err = ENOMEM;
 			return -2;
+		}
 		in->buf = b;
 		in->cap = cap;
 	}
@@ -51,15 +54,19 @@ more(struct in *in, size_t room)
 		int pr = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
 		if (pr < 0 && errno == EINTR)
 			continue;
-		if (pr < 0)
+		if (pr < 0) {
+			in->err = errno;
 			return -2;
+		}
 		if (pr == 0)
 			return -1;
 		r = read(in->fd, in->buf + in->len, room);
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (r < 0)
+		if (r < 0) {
+			in->err = errno;
 			return -2;
+		}
 		if (r == 0)
 			return 0;
 		in->len += (size_t)r;
@@ -221,7 +228,7 @@ parse_query(char *q, jv *out, char *msg, size_t msglen)
 }
 
 static int
-request_line(char *l, size_t n, jv *req, char *msg, size_t msglen)
+request_line(char *l, size_t n, jv *req, int *http10, char *msg, size_t msglen)
 {
 	char *sp1 = memchr(l, ' ', n), *sp2, *q, *method = l, *target, *version;
 	jv query;
@@ -239,6 +246,7 @@ request_line(char *l, size_t n, jv *req, char *msg, size_t msglen)
 	    (version[7] != '0' && version[7] != '1') || version[8])
 		return alba_fail(msg, msglen, strncmp(version, "HTTP/", 5) == 0 ? 505 : 400,
 		    "unsupported protocol version");
+	*http10 = version[7] == '0';
 	*req = jv_object_set(*req, jv_string("method"), jv_string(method));
 	if (*target != '/')
 		return alba_fail(msg, msglen, 400, "the request target is not a path");
@@ -303,19 +311,87 @@ header(jv headers, const char *name)
 	return s;
 }
 
+/* The message of a failed line() or take() (r: 0, -1, -2): the errno of a
+ * read error is the one more() saved, never whatever errno holds now. */
 static int
-timeout_or(int r, char *msg, size_t msglen, const char *what)
+timeout_or(const struct in *in, int r, char *msg, size_t msglen, const char *what)
 {
 	if (r == -1)
 		return alba_fail(msg, msglen, 408, "the client was too slow sending the %s", what);
 	if (r == 0)
 		return alba_fail(msg, msglen, 400, "the connection closed in the %s", what);
-	return alba_fail(msg, msglen, 400, "unable to read the %s: %s", what, strerror(errno));
+	return alba_fail(msg, msglen, 400, "unable to read the %s: %s", what,
+	    in->err ? strerror(in->err) : "read error");
+}
+
+/* 1 if c is a tchar (RFC 9110 §5.6.2). */
+static int
+tchar(unsigned char c)
+{
+	return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/*
+ * A chunk-size line (RFC 9112 §7.1): 1*HEXDIG, at most 16 of them, then
+ * chunk extensions, *( BWS ";" BWS token [ BWS "=" BWS ( token /
+ * quoted-string ) ] ), which are ignored.  0 with *size, or -1.
+ */
+static int
+chunk_size(const char *l, size_t n, unsigned long long *size)
+{
+	size_t i = 0, d;
+	unsigned long long v = 0;
+
+	for (d = 0; i < n && isxdigit((unsigned char)l[i]); i++, d++) {
+		if (d == 16)
+			return -1;
+		v = v << 4 | (unsigned long long)(isdigit((unsigned char)l[i]) ? l[i] - '0' :
+		    tolower((unsigned char)l[i]) - 'a' + 10);
+	}
+	if (d == 0)
+		return -1;
+	while (i < n) {
+		while (i < n && (l[i] == ' ' || l[i] == '\t'))
+			i++;
+		if (i == n || l[i++] != ';')
+			return -1;
+		while (i < n && (l[i] == ' ' || l[i] == '\t'))
+			i++;
+		for (d = i; i < n && tchar((unsigned char)l[i]); i++)
+			;
+		if (i == d)
+			return -1;
+		while (i < n && (l[i] == ' ' || l[i] == '\t'))
+			i++;
+		if (i == n || l[i] != '=')
+			continue;
+		i++;
+		while (i < n && (l[i] == ' ' || l[i] == '\t'))
+			i++;
+		if (i < n && l[i] == '"') {
+			for (i++; i < n && l[i] != '"'; i++) {
+				unsigned char c = (unsigned char)l[i];
+				if (c == '\\' && i + 1 < n)
+					c = (unsigned char)l[++i];
+				if ((c < 0x20 && c != '\t') || c == 0x7f)
+					return -1;
+			}
+			if (i++ == n)
+				return -1;
+		} else {
+			for (d = i; i < n && tchar((unsigned char)l[i]); i++)
+				;
+			if (i == d)
+				return -1;
+		}
+	}
+	*size = v;
+	return 0;
 }
 
 static int
 read_body(struct in *in, int cont_fd, const struct alba_reqlimits *lim, jv headers,
-    jv *body, char *msg, size_t msglen)
+    int http10, jv *body, char *msg, size_t msglen)
 {
 	const char *cl = header(headers, "content-length");
 	const char *te = header(headers, "transfer-encoding");
@@ -324,8 +400,12 @@ read_body(struct in *in, int cont_fd, const struct alba_reqlimits *lim, jv heade
 	size_t blen = 0;
 	int r;
 
+	/* RFC 9112 §6.1, §6.3: either framing can smuggle a second request
+	 * past a proxy that reads the other one. */
 	if (cl && te)
 		return alba_fail(msg, msglen, 400, "both Content-Length and Transfer-Encoding");
+	if (te && http10)
+		return alba_fail(msg, msglen, 400, "Transfer-Encoding in an HTTP/1.0 request");
 	if (te && strcasecmp(te, "chunked") != 0)
 		return alba_fail(msg, msglen, 400, "unsupported Transfer-Encoding");
 	if (cl) {
@@ -343,24 +423,22 @@ read_body(struct in *in, int cont_fd, const struct alba_reqlimits *lim, jv heade
 			return alba_fail(msg, msglen, 500, "out of memory");
 		if ((r = take(in, n, buf, &blen)) <= 0) {
 			free(buf);
-			return timeout_or(r, msg, msglen, "body");
+			return timeout_or(in, r, msg, msglen, "body");
 		}
 	} else if (te) {
 		size_t cap = 0;
 		if (expect && strcasecmp(expect, "100-continue") == 0 && cont_fd >= 0)
 			(void)!write(cont_fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		for (;;) {
-			char *l, *end;
+			char *l;
 			size_t n;
 			if ((r = line(in, 1024, &l, &n)) <= 0) {
 				free(buf);
 				return r == -3 ? alba_fail(msg, msglen, 400, "bad chunk size") :
-				    timeout_or(r, msg, msglen, "body");
+				    timeout_or(in, r, msg, msglen, "body");
 			}
-			errno = 0;
-			unsigned long long sz = strtoull(l, &end, 16);
-			if (!isxdigit((unsigned char)*l) || errno || (*end && *end != ';' &&
-			    *end != ' ' && *end != '\t')) {
+			unsigned long long sz;
+			if (chunk_size(l, n, &sz)) {
 				free(buf);
 				return alba_fail(msg, msglen, 400, "bad chunk size");
 			}
@@ -383,8 +461,9 @@ read_body(struct in *in, int cont_fd, const struct alba_reqlimits *lim, jv heade
 			}
 			if ((r = take(in, sz, buf, &blen)) <= 0 || (r = line(in, 2, &l, &n)) <= 0 || n) {
 				free(buf);
-				return r <= 0 ? timeout_or(r, msg, msglen, "body") :
-				    alba_fail(msg, msglen, 400, "bad chunk");
+				return r == 1 || r == -3 ? alba_fail(msg, msglen, 400,
+				    "bad chunk: its data is longer than its size") :
+				    timeout_or(in, r, msg, msglen, "body");
 			}
 		}
 		/* Trailers, up to the empty line. */
@@ -394,7 +473,7 @@ read_body(struct in *in, int cont_fd, const struct alba_reqlimits *lim, jv heade
 			if ((r = line(in, lim->header_bytes, &l, &n)) <= 0) {
 				free(buf);
 				return r == -3 ? alba_fail(msg, msglen, 431, "trailers too large") :
-				    timeout_or(r, msg, msglen, "trailers");
+				    timeout_or(in, r, msg, msglen, "trailers");
 			}
 			if (n == 0)
 				break;
@@ -417,12 +496,12 @@ int
 alba_request_read(int fd, int cont_fd, const struct alba_reqlimits *lim, jv *req,
     char *msg, size_t msglen)
 {
-	struct in in = { fd, NULL, 0, 0, 0, alba_mono_ms() + lim->timeout_ms };
+	struct in in = { fd, NULL, 0, 0, 0, alba_mono_ms() + lim->timeout_ms, 0 };
 	jv headers = jv_object(), body;
 	size_t hbytes = 0, hcount = 0;
 	char *l;
 	size_t n;
-	int r;
+	int r, http10 = 0;
 
 	*req = jv_object();
 	/* RFC 9112 §2.2: ignore empty lines before the request line. */
@@ -432,9 +511,11 @@ alba_request_read(int fd, int cont_fd, const struct alba_reqlimits *lim, jv *req
 	if (r == -3)
 		r = alba_fail(msg, msglen, 414, "the request line is over %zu bytes", lim->line_max);
 	else if (r <= 0)
-		r = timeout_or(r, msg, msglen, "request line");
+		r = timeout_or(&in, r, msg, msglen, "request line");
+	else if (memchr(l, 0, n))
+		r = alba_fail(msg, msglen, 400, "a NUL byte in the request line");
 	else
-		r = request_line(l, n, req, msg, msglen);
+		r = request_line(l, n, req, &http10, msg, msglen);
 	while (r == 0) {
 		/* Once the headers used up their bytes, only the empty line
 		 * ("\r\n") that ends them fits: never a negative (huge) bound. */
@@ -445,7 +526,7 @@ alba_request_read(int fd, int cont_fd, const struct alba_reqlimits *lim, jv *req
 			break;
 		}
 		if (lr <= 0) {
-			r = timeout_or(lr, msg, msglen, "headers");
+			r = timeout_or(&in, lr, msg, msglen, "headers");
 			break;
 		}
 		if (n == 0)
@@ -455,10 +536,14 @@ alba_request_read(int fd, int cont_fd, const struct alba_reqlimits *lim, jv *req
 			r = alba_fail(msg, msglen, 431, "more than %zu header lines", lim->header_count);
 			break;
 		}
+		if (memchr(l, 0, n)) {
+			r = alba_fail(msg, msglen, 400, "a NUL byte in a header line");
+			break;
+		}
 		r = header_line(l, n, &headers, msg, msglen);
 	}
 	if (r == 0)
-		r = read_body(&in, cont_fd, lim, headers, &body, msg, msglen);
+		r = read_body(&in, cont_fd, lim, headers, http10, &body, msg, msglen);
 	*req = jv_object_set(*req, jv_string("headers"), headers);
 	if (r == 0)
 		*req = jv_object_set(*req, jv_string("body"), body);

@@ -143,3 +143,32 @@ alba_respond_linger(int fd, long ms)
 		total += (size_t)r;
 	}
 }
+
+void
+alba_log_field(char *out, size_t n, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, o = 0;
+
+	if (n == 0)
+		return;
+	if (len == 0 || (len == 1 && *s == '-')) {
+		snprintf(out, n, "%s", len ? "%2D" : "-");
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c > 0x20 && c < 0x7f && !strchr("\"%=\\", c)) {
+			if (o + 1 >= n)
+				break;
+			out[o++] = (char)c;
+		} else {
+			if (o + 3 >= n)
+				break;
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = 0;
+}

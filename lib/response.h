@@ -29,4 +29,13 @@ int alba_respond_end(int fd);
  * bytes does not reset the connection before the client read the answer. */
 void alba_respond_linger(int fd, long ms);
 
+/*
+ * One field of an access-log line, from len bytes of s, into out (n bytes,
+ * NUL-terminated, cut only between whole escapes): every byte outside
+ * printable ASCII, and the space, '"', '%', '=' and '\\', is written %XX
+ * (upper-case hex), so a field never holds a separator; an empty value is
+ * "-", and a value that is "-" is "%2D".  Borrows s.
+ */
+void alba_log_field(char *out, size_t n, const char *s, size_t len);
+
 #endif

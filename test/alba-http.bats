@@ -46,6 +46,54 @@ req() {
 	[ "$(jq -r .error.status <<<"$output")" = 413 ]
 }
 
+@test "a chunked body of exactly the bound is accepted" {
+	run -0 bash -c "printf 'POST /hook HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n' | alba-http -b 11 | jq -r .request.body"
+	assert_output 'hello world'
+}
+
+@test "chunk sizes are hex digits only, with extensions per RFC 9112" {
+	# Accepted: leading zeros, upper case, extensions with a token or a
+	# quoted value and blanks around the semicolon.
+	for c in '0005' '5;a' '5 ; a=b' '5;a="q \\" ;x";b=c' '5\t;a'; do
+		run -0 bash -c "printf 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n$c\r\nhello\r\n0\r\n\r\n' | alba-http | jq -r .request.body"
+		[ "$output" = hello ] || { echo "for $c: $output"; return 1; }
+	done
+	# Refused: what strtoull takes and RFC 9112 does not.
+	for c in '' ';a' '0x5' '+5' '-0' ' 5' '5 ' '5 x' '5;' '5;=b' '5;a=' '5;a="b' '5;a=b c' \
+		'00000000000000005' 'ffffffffffffffffff'; do
+		run -100 --separate-stderr bash -c "printf 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n$c\r\nhello\r\n0\r\n\r\n' | alba-http"
+		[ "$(jq -r .error.message <<<"$output")" = "bad chunk size" ] || { echo "for $c: $output"; return 1; }
+	done
+}
+
+@test "Transfer-Encoding on HTTP/1.0, or with Content-Length, is refused" {
+	run -100 --separate-stderr bash -c "printf 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' | alba-http"
+	[ "$(jq -c .error <<<"$output")" = '{"status":400,"code":"bad_request","message":"Transfer-Encoding in an HTTP/1.0 request"}' ]
+	for h in 'Content-Length: 5\r\nTransfer-Encoding: chunked' 'Transfer-Encoding: chunked\r\nContent-Length: 5' \
+		'transfer-encoding: CHUNKED\r\ncontent-length: 0'; do
+		run -100 --separate-stderr bash -c "printf 'POST / HTTP/1.1\r\n$h\r\n\r\n5\r\nhello\r\n0\r\n\r\n' | alba-http"
+		[ "$(jq -r .error.message <<<"$output")" = "both Content-Length and Transfer-Encoding" ] || { echo "for $h: $output"; return 1; }
+	done
+	run -0 bash -c "printf 'POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello' | alba-http | jq -r .request.body"
+	assert_output hello
+}
+
+@test "a NUL byte in the request line or a header is 400" {
+	for r in 'G\0T /health HTTP/1.1\r\n\r\n' 'GET /health\0x HTTP/1.1\r\n\r\n' 'GET /health HTTP/1.1\0\r\n\r\n' \
+		'GET / HTTP/1.1\r\nX-A\0: b\r\n\r\n' 'GET / HTTP/1.1\r\nX-A: b\0c\r\n\r\n' 'GET / HTTP/1.1\r\n\0\r\n\r\n'; do
+		run -100 --separate-stderr bash -c "printf '$r' | alba-http"
+		[ "$(jq -r .error.status <<<"$output")" = 400 ] || { echo "for $r: $output"; return 1; }
+		[[ "$(jq -r .error.message <<<"$output")" == "a NUL byte in "* ]] || { echo "for $r: $output"; return 1; }
+	done
+}
+
+@test "a chunk longer than its size is 400 with a true message" {
+	for d in 'helloXX' 'helloX'; do
+		run -100 --separate-stderr bash -c "printf 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n$d\r\n0\r\n\r\n' | alba-http"
+		[ "$(jq -c .error <<<"$output")" = '{"status":400,"code":"bad_request","message":"bad chunk: its data is longer than its size"}' ] || { echo "for $d: $output"; return 1; }
+	done
+}
+
 @test "a long request line is 414; too many or too large headers 431" {
 	long=$(head -c 9000 /dev/zero | tr '\0' a)
 	run -100 --separate-stderr bash -c "printf 'GET /$long HTTP/1.1\r\n\r\n' | alba-http"
@@ -83,7 +131,8 @@ req() {
 		'POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n' \
 		'POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n' 'POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n\xff\xfe' \
 		'GET /a%%00b HTTP/1.1\r\n\r\n' 'GET /?a=%%zz HTTP/1.1\r\n\r\n' 'GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n' \
-		'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n' 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'; do
+		'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n' 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n' \
+		'POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n' 'GET / HTTP/1.1\r\nX A: b\r\n\r\n'; do
 		run -100 --separate-stderr bash -c "printf '$r' | alba-http"
 		[ "$(jq -r .error.status <<<"$output")" = 400 ] || { echo "for $r: $output"; return 1; }
 	done
@@ -93,7 +142,7 @@ req() {
 
 @test "routes: -o names the route, -a answers 404 and 405" {
 	run -0 bash -c "printf 'POST /hook?token=x HTTP/1.1\r\n\r\n' | alba-http -a 'POST /hook' -o 3 3>&1 >/dev/null"
-	assert_output 'POST /hook'
+	assert_output 'POST /hook -'
 	run -100 --separate-stderr bash -c "printf 'GET /hook HTTP/1.1\r\n\r\n' | alba-http -a 'POST /hook' -a 'GET /health'"
 	[ "$(jq -c '.error|[.status,.code]' <<<"$output")" = '[405,"method_not_allowed"]' ]
 	run -1 --separate-stderr bash -c "printf 'GET /etc/passwd HTTP/1.1\r\n\r\n' | alba-http -a 'POST /hook'"
@@ -144,7 +193,32 @@ req() {
 @test "-R -l writes one sanitised access-log line" {
 	doc='{"request":{"method":"POST","path":"/hook\u001b[31m%x","headers":{"x-gitea-delivery":"d-1\nforged"},"remote_addr":"127.0.0.1"},"job":{"id":"builder/dispatch-1-ab"}}'
 	run -0 --separate-stderr bash -c "printf '%s' '$doc' | alba-http -R -l >/dev/null"
-	[ "$stderr" = 'alba-http: 127.0.0.1 POST /hook?[31m?x 200 delivery=d-1?forged job=builder/dispatch-1-ab' ]
+	[ "$stderr" = 'alba-http: 127.0.0.1 POST /hook%1B[31m%25x 200 delivery=d-1%0Aforged job=builder/dispatch-1-ab' ]
+}
+
+@test "-R -l: no client-controlled value adds or fakes a field of the access line" {
+	# A decoded path with spaces and '=', an unauthenticated delivery
+	# header, a peer and a job: each stays one field, escaped %XX.
+	run -0 --separate-stderr bash -c "printf 'GET /status%%20200%%20delivery=abc%%20job=x%%209ms?job=j HTTP/1.1\r\nX-Gitea-Delivery: d 200 delivery=spoof\r\n\r\n' | REMOTE_ADDR='1.2.3.4 GET' alba-http -a 'GET /health' 2>/dev/null | alba-http -R -l >/dev/null"
+	[ "$stderr" = 'alba-http: 1.2.3.4%20GET GET /status%20200%20delivery%3Dabc%20job%3Dx%209ms 404 delivery=d%20200%20delivery%3Dspoof job=-' ]
+	read -ra f <<<"$stderr"
+	[ "${#f[@]}" = 7 ]
+	[ "$(grep -o 'delivery=' <<<"$stderr" | wc -l)" = 1 ]
+	doc='{"request":{"method":"GET","path":"-","headers":{"x-github-delivery":"\"q\"\\\\ \u007f\u00e9"},"remote_addr":""},"job":{"id":"a job=b"}}'
+	run -0 --separate-stderr bash -c "printf '%s' '$doc' | alba-http -R -l >/dev/null"
+	[ "$stderr" = 'alba-http: - GET %2D 200 delivery=%22q%22%5C%5C%20%7F%C3%A9 job=a%20job%3Db' ]
+}
+
+@test "-R -s -l: the streamed line names the peer, the route and the job" {
+	printf '%s\n' '{"stream":"stderr","data":"x\n"}' >"$BATS_TEST_TMPDIR/recs"
+	# The route line of the request, as alba-serve passes it on.
+	run -0 bash -c "printf 'GET /build?job=builder%%2Fdispatch-1-ab%%20x%%3Dy&log=stderr HTTP/1.1\r\n\r\n' | alba-http -o 3 3>&1 >/dev/null"
+	assert_output 'GET /build builder/dispatch-1-ab%20x%3Dy'
+	run -0 --separate-stderr bash -c "ALBA_ROUTE='$output' SOCAT_PEERADDR=10.0.0.7 alba-http -R -s -l <'$BATS_TEST_TMPDIR/recs' >/dev/null"
+	[ "$stderr" = 'alba-http: 10.0.0.7 GET /build 200 delivery=- job=builder/dispatch-1-ab%20x%3Dy' ]
+	# A route that is not one alba-http wrote names no job.
+	run -0 --separate-stderr bash -c "ALBA_ROUTE='GET /build a=b' alba-http -R -s -l <'$BATS_TEST_TMPDIR/recs' >/dev/null"
+	[ "$stderr" = 'alba-http: - GET /build 200 delivery=- job=-' ]
 }
 
 @test "-R -s streams log records as chunks; a first error record sets the status" {

@@ -14,10 +14,12 @@
 #include "doc.h"
 #include "http.h"
 #include "json.h"
+#include "mask.h"
+#include "refname.h"
 
 static const char usage_str[] =
     "usage: alba-unit hmac key | b64enc std|url|raw | b64dec std|url|raw |"
-    " cteq a b | read max | pass | get path | set path json | del path |"
+    " cteq a b | refname s | mask inject | read max | pass | get path | set path json | del path |"
     " jq prog | http [-m max] [-r retries] [-t ms] [-d body] method service path |"
     " stream service path";
 
@@ -165,6 +167,26 @@ main(int argc, char **argv)
 	} else if (strcmp(verb, "cteq") == 0 && argc == 4) {
 		return alba_ct_streq(argv[2], strlen(argv[2]), argv[3], strlen(argv[3])) ?
 		    0 : ALBA_NO;
+	} else if (strcmp(verb, "refname") == 0 && argc == 3) {
+		const char *why = alba_bad_refname(argv[2]);
+		if (why)
+			printf("%s\n", why);
+		return why ? ALBA_NO : ALBA_OK;
+	} else if (strcmp(verb, "mask") == 0 && argc == 3) {
+		struct alba_mask m;
+		size_t outlen, rawlen;
+		const unsigned char *out;
+
+		in = alba_read_all(0, (size_t)1 << 20, &len);
+		if (in == NULL || alba_mask_init(&m, argv[2], strlen(argv[2])))
+			alba_die(ALBA_TEMP, "out of memory");
+		out = alba_mask_feed(&m, (const unsigned char *)in, len, 1, &outlen, &rawlen);
+		if (out == NULL)
+			alba_die(ALBA_TEMP, "out of memory");
+		fwrite(out, 1, outlen, stdout);
+		alba_mask_free(&m);
+		free(in);
+		return ALBA_OK;
 	} else if (strcmp(verb, "read") == 0 && argc == 3) {
 		if (alba_scan_size(argv[2], &max))
 			alba_dieusage(usage_str);
