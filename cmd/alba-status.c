@@ -347,11 +347,11 @@ main(int argc, char *argv[])
 		    alba_service_consul(&rep.consul, err, sizeof err))
 			alba_die(ALBA_PERM, "%s", err);
 		post = 1;
-		if (mode == 'W')
-			return alba_watch(&rep, idle && atof(idle) > 0 ? atof(idle) : 75);
 		if (ns == NULL)
 			ns = getenv("NOMAD_NAMESPACE") && *getenv("NOMAD_NAMESPACE") ?
-			    getenv("NOMAD_NAMESPACE") : "ci";
+			    getenv("NOMAD_NAMESPACE") : mode == 'W' ? "*" : "ci";
+		if (mode == 'W')
+			return alba_watch(&rep, ns, idle && atof(idle) > 0 ? atof(idle) : 75);
 		rep.cfg_cache = jv_object();
 		ch = alba_sync(&rep, builder, ns, maxage_s);
 		jv_free(rep.cfg_cache);

@@ -73,10 +73,10 @@ int alba_report(const struct alba_reporter *r, jv pd, const char *id, const char
 int alba_build_end(struct alba_reporter *r, jv job, const char *ns,
     unsigned long long index, int check_forge, int *posted);
 
-/* Watch mode (-W): follow the event stream of the cluster and report every
- * build's end (watch.c).  idle_s: reconnect after this long without a
- * byte.  Does not return. */
-int alba_watch(struct alba_reporter *r, double idle_s);
+/* Watch mode (-W, watch.c): follow the event stream of namespace ns ("*":
+ * every namespace) and report every build's end.  idle_s: reconnect after
+ * this long without a byte.  Does not return. */
+int alba_watch(struct alba_reporter *r, const char *ns, double idle_s);
 /* Sync mode (-S, sync.c): reconcile once the builds of builder in namespace ns
  * submitted at most maxage_s ago (0: all).  Returns the worst code. */
 int alba_sync(struct alba_reporter *r, const char *builder, const char *ns, long maxage_s);

@@ -2,6 +2,8 @@
 /*
  * watch.c: alba-status -W, the cluster watcher: Nomad's event stream of Job
  * events, each build's end reported once; rescans over REST after a cut.
+ * A token the event stream refuses is said once, and the builds are then
+ * followed with blocking queries on the jobs list.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 
 struct watch {
 	struct alba_reporter *r;
+	const char *ns;		/* the namespace followed, or "*" */
 	jv reported;		/* "ns\nid" -> time reported */
 	jv pending;		/* "ns\nid" -> {id, ns, submit, retry} */
 	jv queue;		/* batches parsed, not yet handled */
@@ -26,6 +29,8 @@ struct watch {
 	size_t len, cap;
 	int overflow;
 	double last_byte;
+	size_t bytes;		/* of this connection's body */
+	char head[96];		/* its first bytes, for a refusal's message */
 };
 
 static jv
@@ -41,6 +46,12 @@ on_stream(char *data, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb, i;
 
 	w->last_byte = alba_mono_s();
+	if (w->bytes < sizeof w->head - 1) {
+		size_t k = sizeof w->head - 1 - w->bytes;
+		memcpy(w->head + w->bytes, data, k < n ? k : n);
+		w->head[w->bytes + (k < n ? k : n)] = 0;
+	}
+	w->bytes += n;
 	for (i = 0; i < n; i++) {
 		char c = data[i];
 		if (c != '\n') {
@@ -270,22 +281,31 @@ check_pending(struct watch *w)
 /*
  * Read the builds from REST: in flight ones are tracked, dead ones with a
  * ModifyIndex at or after since (not 0) are reported (they ended while the
- * stream was away).  Returns the list's index, or 0 on failure.
+ * stream was away).  block (not 0): a blocking query, answered when the
+ * list's index passes block or after wait_ms.  Returns the list's index, or
+ * 0 on failure.
  */
 static unsigned long long
-rescan(struct watch *w, unsigned long long since)
+rescan(struct watch *w, unsigned long long since, unsigned long long block, long wait_ms)
 {
 	static const char filter[] = "ParentID != \"\" and \"REPO_URL\" in Meta and "
 	    "\"COMMIT\" in Meta";
-	char err[1024], *ef = alba_urlencode(filter), *p = NULL;
+	char err[1024], *ef = alba_urlencode(filter), *en = alba_urlencode(w->ns), *p = NULL;
 	unsigned long long index = 0;
 	jv list;
 	int i, n, rc;
 
-	if (ef == NULL || asprintf(&p, "/v1/jobs?namespace=*&meta=true&filter=%s", ef) < 0)
+	if (ef == NULL || en == NULL)
 		alba_die(ALBA_TEMP, "out of memory");
+	if (block)
+		p = alba_xprintf("/v1/jobs?namespace=%s&meta=true&filter=%s&index=%llu&wait=%ldms",
+		    en, ef, block, wait_ms);
+	else
+		p = alba_xprintf("/v1/jobs?namespace=%s&meta=true&filter=%s", en, ef);
 	free(ef);
-	rc = alba_nomad_json(&w->r->nomad, "GET", p, NULL, 0, &list, &index, err, sizeof err);
+	free(en);
+	rc = alba_nomad_json(&w->r->nomad, "GET", p, NULL, block ? wait_ms + 30000 : 0, &list,
+	    &index, err, sizeof err);
 	free(p);
 	if (rc) {
 		alba_warn("%s", err);
@@ -318,15 +338,69 @@ rescan(struct watch *w, unsigned long long since)
 	return index;
 }
 
+/*
+ * 1 if the stream that ended was a refusal: 403 (a secret Nomad does not
+ * know), 500 "Permission denied" (Nomad 1.6: a token without read-job, or a
+ * workload identity, which its event broker does not accept), or, on Nomad
+ * 1.11.2 and later, a 200 that ends before its first byte, twice in a row
+ * (*empty counts them; once could be a cut).
+ */
+static int
+refused(struct watch *w, long code, int *empty)
+{
+	if (code == 200 && w->bytes == 0)
+		return ++*empty >= 2;
+	*empty = 0;
+	return code == 403 || (code >= 400 && strncmp(w->head, "Permission denied", 17) == 0);
+}
+
+/* Say once which capability the token lacks. */
+static void
+say_refused(struct watch *w, long code)
+{
+	char shown[96];
+
+	alba_sanitize(shown, sizeof shown, w->head, strlen(w->head));
+	alba_warn("nomad at %s refused the event stream of %s%s (HTTP %ld%s%s): its token needs "
+	    "read-job in %s%s (Nomad 1.6 refuses a workload identity whatever its policy); "
+	    "following the builds with blocking queries on /v1/jobs instead",
+	    w->r->nomad.shown, strcmp(w->ns, "*") ? "namespace " : "every namespace (*)",
+	    strcmp(w->ns, "*") ? w->ns : "", code, *shown ? ": " : "", shown,
+	    strcmp(w->ns, "*") ? "namespace " : "every namespace",
+	    strcmp(w->ns, "*") ? w->ns : " (-N names the builders' one)");
+}
+
+/* Follow the builds without the event stream: blocking queries on the jobs
+ * list, from index.  Does not return. */
+static void
+follow_list(struct watch *w, unsigned long long index)
+{
+	double backoff = 0.5;
+
+	for (;;) {
+		unsigned long long got = rescan(w, index + 1, index, 5000);
+		check_pending(w);
+		if (got == 0) {
+			alba_sleep_ms((long)(backoff * 1000));
+			backoff = backoff * 2 > 30 ? 30 : backoff * 2;
+			continue;
+		}
+		backoff = 0.5;
+		index = got;
+	}
+}
+
 int
-alba_watch(struct alba_reporter *r, double idle_s)
+alba_watch(struct alba_reporter *r, const char *ns, double idle_s)
 {
 	struct watch w;
 	double backoff = 0.5;
 	CURLM *multi;
+	int empty = 0;
 
 	memset(&w, 0, sizeof w);
 	w.r = r;
+	w.ns = ns;
 	w.reported = jv_object();
 	w.pending = jv_object();
 	w.queue = jv_array();
@@ -334,22 +408,25 @@ alba_watch(struct alba_reporter *r, double idle_s)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if ((multi = curl_multi_init()) == NULL)
 		alba_die(ALBA_TEMP, "unable to initialise libcurl");
-	while ((w.last = rescan(&w, 0)) == 0) {
+	while ((w.last = rescan(&w, 0, 0, 0)) == 0) {
 		alba_sleep_ms((long)(backoff * 1000));
 		backoff = backoff * 2 > 30 ? 30 : backoff * 2;
 	}
 	for (;;) {
 		struct alba_request rq = { 0 };
 		struct curl_slist *hdrs;
-		char path[128];
+		char *path, *en = alba_urlencode(ns);
 		CURL *c;
 		long code = 0;
 		int running = 1, got = 0;
 		double last_check = 0;
 
 		w.asked = w.last + 1;
-		snprintf(path, sizeof path, "/v1/event/stream?topic=Job&namespace=*&index=%llu",
+		if (en == NULL)
+			alba_die(ALBA_TEMP, "out of memory");
+		path = alba_xprintf("/v1/event/stream?topic=Job&namespace=%s&index=%llu", en,
 		    w.asked);
+		free(en);
 		rq.method = "GET";
 		rq.path = path;
 		if ((c = alba_http_easy(&r->nomad, &rq, &hdrs)) == NULL)
@@ -358,6 +435,8 @@ alba_watch(struct alba_reporter *r, double idle_s)
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, &w);
 		w.len = 0;
 		w.overflow = 0;
+		w.bytes = 0;
+		w.head[0] = 0;
 		w.last_byte = alba_mono_s();
 		curl_multi_add_handle(multi, c);
 		while (running) {
@@ -389,6 +468,12 @@ alba_watch(struct alba_reporter *r, double idle_s)
 		curl_multi_remove_handle(multi, c);
 		curl_easy_cleanup(c);
 		curl_slist_free_all(hdrs);
+		free(path);
+		if (refused(&w, code, &empty)) {
+			say_refused(&w, code);
+			rescan(&w, w.last + 1, 0, 0);
+			follow_list(&w, w.last);
+		}
 		if (got && code == 200)
 			backoff = 0.5;
 		alba_warn("the event stream of nomad at %s ended (HTTP %ld): resuming from "
@@ -396,7 +481,7 @@ alba_watch(struct alba_reporter *r, double idle_s)
 		alba_sleep_ms((long)(backoff * 1000));
 		backoff = backoff * 2 > 30 ? 30 : backoff * 2;
 		/* What ended while the stream was away. */
-		rescan(&w, w.last + 1);
+		rescan(&w, w.last + 1, 0, 0);
 	}
 	/* NOTREACHED */
 	return 0;

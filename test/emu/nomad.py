@@ -16,9 +16,13 @@ Command-line flags (besides emucore's --host/--port/--port-file/--parent/
                               read-fs.
   --log-heartbeat SECS        `{}` frame interval on /v1/client/fs/logs (1.0)
   --event-heartbeat SECS      `{}` line interval on /v1/event/stream (30)
-  --event-transport hijack|chunked   event stream transport (hijack = Nomad
-                              >= 1.11.2: raw 200, Connection: close, auth
-                              errors give 200 + EOF; chunked = older: real 403)
+  --event-transport hijack|chunked   event stream transport and ACL rule
+                              (hijack = Nomad >= 1.11.2: raw 200, Connection:
+                              close, a refusal gives 200 + EOF, namespace=*
+                              needs read-job in every namespace; chunked =
+                              Nomad 1.6.3: a refusal is 500 "Permission
+                              denied", 403 for an unknown secret, and
+                              namespace=* needs read-job in any namespace)
   --event-buffer N            event batches kept (100)
   --exec                      run raw_exec tasks of dispatched jobs as local
                               processes (Config.command + args) instead of
@@ -2357,29 +2361,57 @@ class NomadEmulator(emucore.Emulator):
         ns = self.ns(req)
         hijack = self.args.event_transport == "hijack"
 
-        def authorized():
+        def refusal():
+            """None if the subscription is allowed, else the status of the
+            refusal on the chunked transport.  nomad/stream/event_broker.go
+            aclAllowsSubscription: Job, Allocation, Evaluation, Deployment
+            and Service topics need read-job in the namespace, the others a
+            management token.  A secret that resolves to no token is refused
+            by Authenticate (403); a token that lacks the capability, or no
+            token, by SubscribeWithACLCheck, which the HTTP agent of 1.6.3
+            answers 500 "Permission denied"; so does a workload identity,
+            which the broker looks up as an ACL token and does not find (seen
+            on the real 1.6.3)."""
+            if not self.args.acl:
+                return None
+            secret = self._token(req)
+            tok = self.tokens.get(secret)
+            if tok is None:
+                return 403 if secret else 500
+            have, nss = tok
+            if "management" in have:
+                return None
             if "*" in topics:
-                return self.allowed(req, ["management"], "\x00") if self.args.acl else True
-            if ns == "*":
-                return True
-            return self.allowed(req, ["read-job"], ns)
+                return 500
+            if ns != "*":
+                return None if self.allowed(req, ["read-job"], ns) else 500
+            if hijack:
+                # Newer Nomad (validateACL): "*" expands to every namespace,
+                # and read-job is needed in each.
+                with self.mu:
+                    known = {"default"} | {k[0] for k in self.jobs}
+                return None if all(self.allowed(req, ["read-job"], n) for n in known) else 500
+            # 1.6.3, acl.AllowNamespaceOperation: "*" is allowed when any
+            # namespace allows read-job, and the subscription then gets the
+            # events of every namespace (stream/subscription.go filters only
+            # a named namespace).
+            return None if "read-job" in have else 500
 
         hdrs = [("Content-Type", "application/json"), ("Cache-Control", "no-cache"),
                 ("Vary", "Accept-Encoding")]
         if hijack:
             req.handler.close_connection = True
             resp.start(200, hdrs + [("Connection", "close")])
-            if not authorized():
+            if refusal():
                 return
         else:
-            if not authorized():
-                raise HTTPError(403, "Permission denied")
+            code = refusal()
+            if code:
+                raise HTTPError(code, "Permission denied")
             resp.start(200, hdrs, chunked=True)
 
         def keep(topic, key, fkeys, ens):
             if ens and ns != "*" and ens != ns:
-                return False
-            if ens and ns == "*" and self.args.acl and not self.allowed(req, ["read-job"], ens):
                 return False
             for tp in (topic, "*"):
                 keys = topics.get(tp)
