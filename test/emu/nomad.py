@@ -1161,9 +1161,12 @@ class NomadEmulator(emucore.Emulator):
             if m in ("PUT", "POST"):
                 return self.register(req, resp, None)
             raise HTTPError(405, "Invalid method")
+        if p == "/v1/jobs/parse":
+            return self.parse_job(req, resp)
         if p.startswith("/v1/job/"):
             rest = p[len("/v1/job/"):]
             for suf, fn in (("/dispatch/payload", self.dispatch_payload),
+                            ("/plan", self.job_plan),
                             ("/allocations", self.job_allocs),
                             ("/evaluations", self.job_evals),
                             ("/summary", self.job_summary),
@@ -1195,6 +1198,56 @@ class NomadEmulator(emucore.Emulator):
                             "member": {"Name": "emu"}}, [("Vary", "Accept-Encoding")])
             return
         resp.send(404, b"", None, [("Vary", "Accept-Encoding")])
+
+    # ------------------------------------------------- parse and plan
+    def parse_job(self, req, resp):
+        """POST /v1/jobs/parse {"JobHCL", "Canonicalize"}: the job, parsed by
+        test/emu/hcl2nomad.py (command/agent/job_endpoint.go
+        JobsParseRequest: parse-job or submit-job in the query's namespace,
+        "*" any)."""
+        if req.method not in ("PUT", "POST"):
+            raise HTTPError(405, "Invalid method")
+        ns = self.ns(req)
+        with self.mu:
+            known = ["default"] + sorted({k[0] for k in self.jobs})
+        if not any(self.allowed(req, ["parse-job", "submit-job"], n)
+                   for n in ([ns] if ns != "*" else known)):
+            raise HTTPError(403, "Permission denied")
+        b = self.decode_body(req)
+        if not b.get("JobHCL"):
+            raise HTTPError(400, "Job spec is empty")
+        import hcl2nomad
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "input.hcl")
+            with open(path, "w") as f:
+                f.write(b["JobHCL"])
+            try:
+                job = hcl2nomad.job_from_hcl(hcl2nomad.parse_hcl(path))["Job"]
+            except hcl2nomad.SpecError as e:
+                raise HTTPError(400, "Failed to parse job: %s" % str(e).replace(path, "input.hcl"))
+        self.send_json(resp, job)
+
+    def job_plan(self, req, resp, job_id):
+        """PUT /v1/job/<id>/plan {"Job", "Diff"}: what a registration would
+        change, as far as the emulator knows (Added or Edited)."""
+        if req.method not in ("PUT", "POST"):
+            raise HTTPError(405, "Invalid method")
+        b = self.decode_body(req)
+        d = canon_job(b.get("Job") or {})
+        if d["ID"] != job_id:
+            raise HTTPError(400, "Job ID does not match")
+        ns = req.arg("namespace") or d["Namespace"] or "default"
+        self.check(req, ["submit-job"], ns)
+        with self.mu:
+            old = self.jobs.get((ns, job_id))
+            idx = self.index
+        self.send_json(resp, {
+            "Annotations": None, "CreatedEvals": None,
+            "Diff": {"Type": "Edited" if old else "Added", "ID": job_id, "Fields": None,
+                     "Objects": None, "TaskGroups": None} if b.get("Diff") else None,
+            "FailedTGAllocs": None,
+            "JobModifyIndex": old.d.get("JobModifyIndex", 0) if old else 0,
+            "NextPeriodicLaunch": "0001-01-01T00:00:00Z", "Warnings": "", "Index": idx})
 
     # ---------------------------------------------------------- register
     def register(self, req, resp, path_id):
