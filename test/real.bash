@@ -54,7 +54,7 @@ real_consul_start() {
 	dir=$(_real_dir consul)
 	port=$(_real_free_port)
 	"$bin" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -http-port "$port" \
-		-dns-port -1 -grpc-port -1 -serf-lan-port "$(_real_free_port)" \
+		-dns-port -1 -grpc-port -1 -grpc-tls-port -1 -serf-lan-port "$(_real_free_port)" \
 		-serf-wan-port "$(_real_free_port)" -server-port "$(_real_free_port)" \
 		-node real-consul -log-level warn >"$dir/log" 2>&1 3>&- &
 	_real_pid "$!"
