@@ -6,7 +6,9 @@
 # No Nomad token anywhere: each task gets its workload identity
 # (identity { env = true } puts it in NOMAD_TOKEN) and talks to Nomad
 # through the task API socket of its client (NOMAD_ADDR=unix://...), with
-# the rights of the ACL policy attached to this job:
+# the rights of the ACL policy attached to this job.  The socket's path
+# (<data_dir>/alloc/<alloc ID>/<task>/secrets/api.sock under raw_exec) must
+# fit a unix socket address, 107 bytes: a data_dir of at most 40 or so.
 #
 #   nomad namespace apply albatros
 #   nomad acl policy apply -namespace albatros -job albatros albatros hcl/albatros.policy.hcl
