@@ -109,8 +109,9 @@ nomad_die(int rc, const char *what, const char *err)
 	alba_die(rc == 503 || rc == 504 ? ALBA_TEMP : alba_exit_for_status(rc), "%s: %s", what, err);
 }
 
-/* The job of the input: {"Job": job}, a bare job object, or HCL that
- * Nomad parses.  Consumes nothing; dies on a malformed input. */
+/* The job of the input (len bytes of buf): {"Job": job}, a bare job
+ * object, or HCL that Nomad parses, checked against namespace ns.  Dies
+ * on a malformed input. */
 static jv
 read_job(const struct alba_service *nomad, const char *buf, size_t len, const char *ns)
 {
@@ -138,10 +139,9 @@ read_job(const struct alba_service *nomad, const char *buf, size_t len, const ch
 	}
 	if (memchr(buf, 0, len))
 		alba_die(ALBA_PERM, "the input holds a NUL byte");
+	/* Invalid UTF-8 becomes U+FFFD, which Nomad's parser then names. */
 	body = JV_OBJECT(jv_string("JobHCL"), jv_string_sized(buf, (int)len),
 	    jv_string("Canonicalize"), jv_true());
-	if (jv_get_kind(body) != JV_KIND_OBJECT)
-		alba_die(ALBA_PERM, "the input is not UTF-8");
 	{
 		jv s = jv_dump_string(body, 0);
 		char *en = alba_urlencode(ns);
