@@ -283,9 +283,4 @@ real_stop() {
 		done
 		kill -9 "$pid" 2>/dev/null || true
 	done
-	# The PIDs go to a file, so that teardown_file finds them whatever shell
-# setup_file ran in.
-_real_pid() {
-	echo "$1" >>"${REAL_DIR:-$BATS_FILE_TMPDIR}/pids"
-}
 }
