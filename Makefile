@@ -35,7 +35,7 @@ LIBSRC = $(wildcard lib/*.c)
 LIBOBJ = $(LIBSRC:lib/%.c=$(OBJ)/lib/%.o)
 LIBA = $(OBJ)/libalba.a
 UNIT = $(BIN)/alba-unit
-SCRIPTS = scripts/alba-serve
+SCRIPTS = scripts/alba-serve scripts/alba-listen
 DATA = $(wildcard share/albatros/*)
 MANS = $(wildcard man/*.[1-8])
 
@@ -89,7 +89,13 @@ demo:
 # The one test command: everything CI runs.
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/alba-lint
 	$(Q)ALBA_BIN=$(abspath $(BIN)) test/run
+
+# The shell scripts (shellcheck) and the systemd units (systemd-analyze
+# verify), where those tools are installed.
+lint:
+	$(Q)scripts/alba-lint
 
 deps:
 	$(Q)scripts/alba-deps
@@ -146,6 +152,6 @@ uninstall:
 clean:
 	rm -rf obj bin build-asan
 
-.PHONY: all demo check deps check-asan check-valgrind mutate install uninstall clean
+.PHONY: all demo check lint deps check-asan check-valgrind mutate install uninstall clean
 # Keep the objects make would see as intermediate.
 .SECONDARY:

@@ -27,6 +27,19 @@ setup() {
 	seed_config '{}'
 	SLOW=1
 	[ -z "${ALBA_SLOW:-}" ] || SLOW=4
+	MGMT=()
+}
+
+# acl_nomad [ARGS...]: Nomad with ACLs instead (the setup's emulator stays
+# up, unused): the builder registered with a management token, and the
+# watcher's NOMAD_TOKEN reading jobs in ci only.
+acl_nomad() {
+	emu_start nomad --event-heartbeat 0.5 --acl --token m=management \
+		--token "ci=read-job,list-jobs@ci" "$@"
+	export NOMAD_ADDR=$NOMAD_URL NOMAD_TOKEN=ci
+	MGMT=(-H "X-Nomad-Token: m")
+	curl -sS -f -X PUT "${MGMT[@]}" "$NOMAD_URL/v1/jobs?namespace=$JOBS_NS" \
+		--data-binary @"$BATS_FILE_TMPDIR/builder.json" >/dev/null
 }
 
 # seed_config JSON: the repository's configuration: a Gitea section for the
@@ -81,7 +94,7 @@ dispatch() {
 		-d "$(jq -c --arg ns "$JOBS_NS" '. + {job: "builder", namespace: $ns}' <<<"$2")" >/dev/null
 	body=$(jq -cn --arg r "$REPO" --arg c "$(sha "$1")" --arg b "${3:-main}" --arg f "$1" \
 		'{Meta: {REPO_URL: $r, COMMIT: $c, BRANCH: $b, FLAVOR: $f}}')
-	ID=$(curl -sS -f -X PUT "$NOMAD_URL/v1/job/builder/dispatch?namespace=$JOBS_NS" \
+	ID=$(curl -sS -f -X PUT "${MGMT[@]}" "$NOMAD_URL/v1/job/builder/dispatch?namespace=$JOBS_NS" \
 		--data-binary "$body" | jq -r .DispatchedJobID)
 	[ -n "$ID" ] && [ "$ID" != null ]
 }
@@ -104,7 +117,7 @@ job_purge() {
 }
 
 job_status() {
-	curl -sS "$NOMAD_URL/v1/job/$(enc "$1")?namespace=$JOBS_NS" | jq -r .Status
+	curl -sS "${MGMT[@]}" "$NOMAD_URL/v1/job/$(enc "$1")?namespace=$JOBS_NS" | jq -r .Status
 }
 
 # wait_until SECONDS COMMAND...: poll until COMMAND succeeds.
@@ -354,6 +367,38 @@ dispatch_second() { sed 's/.*dispatch-\([0-9]*\)-.*/\1/' <<<"$1"; }
 	streams=$(emu_requests "$NOMAD_URL" '[.[] | select(.path | startswith("/v1/event/stream"))] | length')
 	[ "$streams" -ge 4 ] || { echo "$streams streams"; return 1; }
 	grep -q 'resuming from index' "$BATS_TEST_TMPDIR/w.err"
+}
+
+@test "watch with a token scoped to ci: -N ci follows the event stream of ci" {
+	acl_nomad
+	start_watcher "$BATS_TEST_TMPDIR/w.out" "$BATS_TEST_TMPDIR/w.err" -N ci
+	dispatch ok '{"exit_code":0}'
+	wait_until 10 lines "$BATS_TEST_TMPDIR/w.out" 1
+	stop_watcher
+	assert_equal "$(jq -r '"\(.job.id) \(.forge) \(.status.state)"' "$BATS_TEST_TMPDIR/w.out")" "$ID posted success"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/w.err")" ""
+	assert_equal "$(emu_requests "$NOMAD_URL" '[.[] | select(.path | startswith("/v1/event/stream")) | .path | test("[?&]namespace=ci&")] | unique')" '[true]'
+	assert_equal "$(emu_requests "$NOMAD_URL" '[.[] | select(.method == "GET" and (.path | startswith("/v1/jobs?"))) | .path | test("[?&]namespace=ci&")] | unique')" '[true]'
+}
+
+@test "watch refused the event stream of *: says once what the token lacks, follows by blocking queries" {
+	acl_nomad
+	start_watcher "$BATS_TEST_TMPDIR/w.out" "$BATS_TEST_TMPDIR/w.err"
+	wait_until 10 grep -q "refused the event stream" "$BATS_TEST_TMPDIR/w.err"
+	dispatch ok '{"exit_code":0}'
+	OK=$ID
+	dispatch three '{"exit_code":3}'
+	wait_until 15 lines "$BATS_TEST_TMPDIR/w.out" 2
+	sleep 1
+	stop_watcher
+	assert_equal "$(jq -r '"\(.job.id) \(.forge) \(.status.state)"' "$BATS_TEST_TMPDIR/w.out" | sort)" \
+		"$(printf '%s posted success\n%s posted failure' "$OK" "$ID" | sort)"
+	assert_equal "$(grep -c "refused the event stream" "$BATS_TEST_TMPDIR/w.err")" 1
+	grep -q "needs read-job in every namespace" "$BATS_TEST_TMPDIR/w.err"
+	# Two refused connections (a 200 that ends before its first byte could be
+	# a cut once), then no more.
+	assert_equal "$(emu_requests "$NOMAD_URL" '[.[] | select(.path | startswith("/v1/event/stream"))] | length')" 2
+	[ "$(emu_requests "$NOMAD_URL" '[.[] | select(.path | startswith("/v1/jobs?")) | select(.path | test("[?&]index=[1-9]"))] | length')" -gt 0 ]
 }
 
 @test "sync after the watcher was down during 10 builds posts the 10; again, none" {

@@ -757,6 +757,45 @@ first_alloc() { allocs "$1" | jq -r 'sort_by(.CreateIndex) | .[0].ID'; }
 	grep -q '^HTTP/1.1 200' "$BATS_TEST_TMPDIR/eh"
 }
 
+# The event stream's ACL rule (nomad/stream/event_broker.go
+# aclAllowsSubscription), as the real Nomad 1.6.3 answers it (chunked) and
+# as Nomad 1.11.2 and later do (hijack).
+@test "ACL event stream, 1.6.3 (chunked): namespace=* with read-job anywhere, 500 without, 403 unknown" {
+	start --acl --event-transport chunked --token "ci=read-job,list-jobs@ci" \
+		--token "none=list-jobs@ci" --token "m=management"
+	req PUT "/v1/jobs?namespace=default" -H "X-Nomad-Token: m" --data '{"Job":{"ID":"other","Type":"batch","ParameterizedJob":{},"TaskGroups":[{"Name":"runner","Tasks":[{"Name":"executor"}]}]}}'
+	[ "$code" = 200 ]
+	# * is allowed: the token reads jobs in some namespace, and gets the
+	# events of every one (1.6.3 filters only a named namespace).
+	out=$(curl -sS -N --max-time 0.8 -H "X-Nomad-Token: ci" "$U/v1/event/stream?topic=Job&namespace=*" || true)
+	grep -v '^{}$' <<<"$out" | jq -e -s '[.[].Events[]] | any(.Namespace == "default" and .Key == "other")'
+	req GET "/v1/event/stream?topic=Job&namespace=default" -H "X-Nomad-Token: ci"
+	[ "$code" = 500 ]
+	[ "$body" = "Permission denied" ]
+	req GET "/v1/event/stream?topic=Job&namespace=*" -H "X-Nomad-Token: none"
+	[ "$code" = 500 ]
+	req GET "/v1/event/stream?topic=Job&namespace=ci"
+	[ "$code" = 500 ]
+	req GET "/v1/event/stream?topic=Job&namespace=ci" -H "X-Nomad-Token: wrong"
+	[ "$code" = 403 ]
+	[ "$body" = "Permission denied" ]
+	# All topics need a management token.
+	req GET "/v1/event/stream?namespace=ci" -H "X-Nomad-Token: ci"
+	[ "$code" = 500 ]
+	out=$(curl -sS -N --max-time 0.5 -H "X-Nomad-Token: ci" "$U/v1/event/stream?topic=Job&namespace=ci" || true)
+	[ "$(head -1 <<<"$out")" = "{}" ]
+}
+
+@test "ACL event stream, 1.11 (hijack): namespace=* needs read-job in every namespace" {
+	start --acl --token "ci=read-job,list-jobs@ci" --token "all=read-job,list-jobs"
+	out=$(curl -sS -N --max-time 0.5 -H "X-Nomad-Token: ci" "$U/v1/event/stream?topic=Job&namespace=*" || true)
+	[ -z "$out" ]
+	out=$(curl -sS -N --max-time 0.5 -H "X-Nomad-Token: ci" "$U/v1/event/stream?topic=Job&namespace=ci" || true)
+	[ "$(head -1 <<<"$out")" = "{}" ]
+	out=$(curl -sS -N --max-time 0.5 -H "X-Nomad-Token: all" "$U/v1/event/stream?topic=Job&namespace=*" || true)
+	[ "$(head -1 <<<"$out")" = "{}" ]
+}
+
 @test "faults: status 500 on dispatch and a log stream cut midway" {
 	start
 	parent

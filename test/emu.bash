@@ -15,7 +15,7 @@ free_port() {
 # ${NAME^^}_PORT and ${NAME^^}_URL (e.g. NOMAD_PORT, NOMAD_URL).  Extra
 # arguments go to the emulator.  Fails if it is not listening within 5 s.
 emu_start() {
-	local name=$1 dir=${EMU_DIR:-$BATS_TEST_TMPDIR} var pf pid i port
+	local name=$1 dir=${EMU_DIR:-$BATS_TEST_TMPDIR} var pf pid port
 	shift
 	var=$(printf '%s' "$name" | tr '[:lower:]-' '[:upper:]_')
 	pf="$dir/$name.port"
@@ -24,7 +24,7 @@ emu_start() {
 		2>>"$dir/$name.log" 3>&- &
 	pid=$!
 	EMU_PIDS+=("$pid")
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -s "$pf" ] && break
 		kill -0 "$pid" 2>/dev/null || { cat "$dir/$name.log" >&2; return 1; }
 		sleep 0.05
@@ -39,12 +39,12 @@ emu_start() {
 
 # emu_stop: stop every emulator this test started; fail if one survives.
 emu_stop() {
-	local pid i alive=0
+	local pid alive=0
 	for pid in "${EMU_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null || true
 	done
 	for pid in "${EMU_PIDS[@]}"; do
-		for i in $(seq 50); do
+		for _ in $(seq 50); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.05
 		done

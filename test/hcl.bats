@@ -5,6 +5,7 @@
 load helpers
 
 H2N() { python3 "$TOP/test/emu/hcl2nomad.py" "$@"; }
+H2J() { node "$TOP/test/emu/hcl2json.js" "$@"; }
 
 setup() {
 	[ -d "$TOP/test/node/node_modules/@cdktf/hcl2json" ] || [ -n "${HCL2JSON_NODE_PATH:-}" ] || {
@@ -103,7 +104,7 @@ setup() {
 
 @test "shipped hcl/builder.hcl and hcl/demo.hcl parse and meet the builder contract" {
 	local f
-	for f in builder demo; do
+	for f in builder demo nixcache; do
 		H2N "$TOP/hcl/$f.hcl" >"$BATS_TEST_TMPDIR/$f.json"
 		run jq -c '.Job | [(.ParameterizedJob.MetaRequired | sort | join(",")),
 			.ParameterizedJob.Payload, .Type, .Namespace,
@@ -112,4 +113,49 @@ setup() {
 			(.Tasks[] | select(.Name == "executor") | .DispatchPayload.File))]' "$BATS_TEST_TMPDIR/$f.json"
 		assert_output '["BRANCH,COMMIT,FLAVOR,REPO_URL","optional","batch","ci",0,0,"secret.txt"]'
 	done
+}
+
+@test "hcl/builder.hcl: the build under timeout, its limits and image job variables, IMAGE optional" {
+	H2N "$TOP/hcl/builder.hcl" >"$BATS_TEST_TMPDIR/b.json"
+	run jq -c '.Job | [.ID, .ParameterizedJob.MetaOptional, .Meta.IMAGE,
+		(.TaskGroups[0].Tasks[0] | .Resources, .Config.command, (.Templates[0].EmbeddedTmpl | test("timeout -k 10s 1h ./.albatros")))]' "$BATS_TEST_TMPDIR/b.json"
+	assert_output '["builder",["IMAGE"],"debian:bookworm",{"CPU":1000,"MemoryMB":1024},"/bin/sh",true]'
+	# The docker image is the IMAGE meta, whose default is the job's meta.
+	H2J "$TOP/hcl/builder.hcl" >"$BATS_TEST_TMPDIR/raw.json"
+	run jq -r '.job.builder[0].group.runner[0].task.executor[0].config[0].image' "$BATS_TEST_TMPDIR/raw.json"
+	assert_output --partial '${NOMAD_META_IMAGE}'
+	run jq -r '.variable | keys | join(",")' "$BATS_TEST_TMPDIR/raw.json"
+	assert_output 'cpu,driver,id,image,memory,timeout'
+}
+
+@test "hcl/nixcache.hcl: the store read-only in the build, written by the daemon sidecar, gc after" {
+	H2J "$TOP/hcl/nixcache.hcl" >"$BATS_TEST_TMPDIR/n.json"
+	run jq -c '.job["builder-nix"][0].group.runner[0].task | to_entries | map({(.key): [(.value[0].lifecycle[0] // {} | .hook, .sidecar), .value[0].config[0].volumes]}) | add' "$BATS_TEST_TMPDIR/n.json"
+	assert_output '{"executor":[null,null,["${var.store}:/nix:ro","local:/var/run/secrets/albatros:ro"]],"gc":["poststop",null,["${var.store}:/nix"]],"nix-daemon":["prestart",true,["${var.store}:/nix"]],"seed":["prestart",null,["${var.store}:/cache"]]}'
+	run jq -r '.variable.store[0].default' "$BATS_TEST_TMPDIR/n.json"
+	assert_output /var/cache/albatros
+	run jq -r '.job["builder-nix"][0].group.runner[0].task["nix-daemon"][0].config[0].args[1]' "$BATS_TEST_TMPDIR/n.json"
+	assert_output --partial 'keep-derivations = true'
+	run jq -r '.job["builder-nix"][0].group.runner[0].task.gc[0].config[0].args[1]' "$BATS_TEST_TMPDIR/n.json"
+	assert_output --partial '-mtime +7 -exec rm -f'
+	assert_output --partial 'nix store gc'
+	assert_output --partial 'nix-store --add-root "/nix/var/nix/gcroots/albatros/'
+}
+
+@test "hcl/albatros.hcl: two webhook instances with a /health check, one watcher, a periodic sync, workload identity only" {
+	H2J "$TOP/hcl/albatros.hcl" >"$BATS_TEST_TMPDIR/a.json"
+	run jq -c '.job.albatros[0].group | to_entries | map({(.key): [.value[0].count, (.value[0].task | keys)]}) | add' "$BATS_TEST_TMPDIR/a.json"
+	assert_output '{"watcher":[1,["watch"]],"webhook":[2,["serve"]]}'
+	run jq -c '.job.albatros[0].group.webhook[0].service[0] | [.name, .port, .check[0].type, .check[0].path]' "$BATS_TEST_TMPDIR/a.json"
+	assert_output '["albatros","http","http","/health"]'
+	run jq -c '[.job.albatros[0].group[][0].task[][0] | [.identity[0].env, .env[0].NOMAD_ADDR]] | unique' "$BATS_TEST_TMPDIR/a.json"
+	assert_output '[[true,"unix://${NOMAD_SECRETS_DIR}/api.sock"]]'
+	run jq -c '.job.albatros[0].group.watcher[0].task.watch[0].config[0].args' "$BATS_TEST_TMPDIR/a.json"
+	assert_output '["-W","-N","${var.builds_namespace}"]'
+	H2J "$TOP/hcl/albatros-sync.hcl" >"$BATS_TEST_TMPDIR/s.json"
+	run jq -c '.job["albatros-sync"][0] | [.type, .periodic[0].prohibit_overlap, .group.sync[0].task.sync[0].identity[0].env, .group.sync[0].task.sync[0].config[0].args[0]]' "$BATS_TEST_TMPDIR/s.json"
+	assert_output '["batch",true,true,"-S"]'
+	# No token in any job file: no NOMAD_TOKEN, no X-Nomad-Token, no secret.
+	run grep -nE '^[^#]*(NOMAD_TOKEN|[Tt]oken *=|SecretID)' "$TOP"/hcl/albatros*.hcl
+	assert_failure 1
 }

@@ -32,14 +32,20 @@ _real_dir() {
 	printf '%s\n' "$d"
 }
 
-# _real_wait SECONDS CMD...: until CMD succeeds, or the process started
-# last ($!) is gone.
+# _real_wait SECONDS CMD...: until CMD succeeds.
 _real_wait() {
-	local n=$(($1 * 10)) i pid=$!
-	shift
+	_real_wait_pid "" "$@"
+}
+
+# _real_wait_pid PID SECONDS CMD...: the same, but fail at once when the
+# process PID (a service just started) is gone.
+_real_wait_pid() {
+	local pid=$1 n=$(($2 * 10)) i
+	shift 2
 	for ((i = 0; i < n; i++)); do
 		"$@" >/dev/null 2>&1 && return 0
-		kill -0 "$pid" 2>/dev/null || { echo "real.bash: it exited: $*" >&2; return 1; }
+		[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null ||
+			{ echo "real.bash: it exited: $*" >&2; return 1; }
 		sleep 0.1
 	done
 	echo "real.bash: timed out waiting for: $*" >&2
@@ -63,7 +69,7 @@ real_consul_start() {
 	CONSUL_URL=http://127.0.0.1:$port
 	CONSUL_HTTP_ADDR=$CONSUL_URL
 	export CONSUL_URL CONSUL_HTTP_ADDR
-	_real_wait 30 _real_consul_leader || { tail -20 "$dir/log" >&2; return 1; }
+	_real_wait_pid "$!" 30 _real_consul_leader || { tail -20 "$dir/log" >&2; return 1; }
 }
 
 _real_consul_leader() {
@@ -95,7 +101,7 @@ real_nomad_start() {
 	NOMAD_ADDR=$NOMAD_URL
 	REAL_NOMAD=$bin
 	export NOMAD_URL NOMAD_ADDR REAL_NOMAD
-	_real_wait 60 curl -sf "$NOMAD_URL/v1/status/leader" || { tail -20 "$dir/log" >&2; return 1; }
+	_real_wait_pid "$!" 60 curl -sf "$NOMAD_URL/v1/status/leader" || { tail -20 "$dir/log" >&2; return 1; }
 	if [ "$acl" = acl ]; then
 		REAL_MGMT_TOKEN=$(curl -sSf -X POST "$NOMAD_URL/v1/acl/bootstrap" | jq -r .SecretID) ||
 			return
@@ -195,7 +201,7 @@ real_gitea_start() {
 	_real_pid "$!"
 	GITEA_DB=$dir/data/gitea.db
 	export GITEA_URL GITEA_USER GITEA_TOKEN GITEA_PASSWORD GITEA_DB
-	_real_wait 60 curl -sf "$GITEA_URL/api/healthz" || { tail -20 "$dir/stdout" >&2; return 1; }
+	_real_wait_pid "$!" 60 curl -sf "$GITEA_URL/api/healthz" || { tail -20 "$dir/stdout" >&2; return 1; }
 }
 
 # gitea_api METHOD PATH [JSON]: the Gitea API as the admin user.
@@ -266,7 +272,7 @@ real_serve_start() {
 	socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" \
 		"EXEC:$TOP/scripts/alba-serve" 2>>"$dir/socat.log" 3>&- &
 	_real_pid "$!"
-	_real_wait 10 curl -sf "$SERVE_URL/health"
+	_real_wait_pid "$!" 10 curl -sf "$SERVE_URL/health"
 }
 
 # real_stop: every process started here, gently, then for good.
@@ -285,9 +291,4 @@ real_stop() {
 		done
 		kill -9 "$pid" 2>/dev/null || true
 	done
-	# The PIDs go to a file, so that teardown_file finds them whatever shell
-# setup_file ran in.
-_real_pid() {
-	echo "$1" >>"${REAL_DIR:-$BATS_FILE_TMPDIR}/pids"
-}
 }

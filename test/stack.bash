@@ -36,8 +36,7 @@ stack_start() {
 		"EXEC:$TOP/scripts/alba-serve" 2>>"$BATS_TEST_TMPDIR/socat.log" 3>&- &
 	SERVE_PID=$!
 	EMU_PIDS+=("$SERVE_PID")
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		curl -sf "$SERVE_URL/health" >/dev/null 2>&1 && return 0
 		sleep 0.05
 	done
@@ -62,7 +61,9 @@ hook_send() {
 	local out
 	out=$(curl -sS -o "$BATS_TEST_TMPDIR/resp" -w '%{http_code}' -H @"$dir/headers" \
 		--data-binary @"$dir/body" "$@" "$SERVE_URL/hook?$query")
+	# shellcheck disable=SC2034 # the tests read status and body
 	status=$out
+	# shellcheck disable=SC2034
 	body=$(cat "$BATS_TEST_TMPDIR/resp")
 }
 

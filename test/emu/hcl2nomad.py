@@ -19,6 +19,9 @@ MemoryMB}, Templates, Artifacts, KillTimeout}]}].  Durations become
 nanoseconds.  Unknown blocks are ignored.  HCL interpolations that Nomad
 resolves at run time (${NOMAD_*}, ${attr.*}, ...) stay as strings.
 
+Input variables take their defaults: "${var.x}" becomes the default's value,
+and within a longer string its text; other expressions stay strings.
+
 Exit status: 0 ok; 1 syntax or structure error (message on stderr, starting
 with FILE:); 2 usage or missing parser (node / @cdktf/hcl2json).
 """
@@ -188,11 +191,34 @@ def task(name, t, jtype):
     return out
 
 
+_VAR = re.compile(r"\$\{var\.([A-Za-z_][A-Za-z0-9_-]*)\}")
+
+
+def with_defaults(doc):
+    """doc with each ${var.x} replaced by variable x's default."""
+    defaults = {n: v["default"] for n, v in labelled(doc, "variable") if "default" in v}
+
+    def sub(v):
+        if isinstance(v, dict):
+            return {k: sub(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [sub(x) for x in v]
+        if not isinstance(v, str):
+            return v
+        m = _VAR.fullmatch(v)
+        if m and m.group(1) in defaults:
+            return defaults[m.group(1)]
+        return _VAR.sub(lambda m: str(defaults[m.group(1)]) if m.group(1) in defaults
+                        else m.group(0), v)
+    return sub({k: x for k, x in doc.items() if k != "variable"})
+
+
 def job_from_hcl(doc):
-    jobs = labelled(doc, "job")
+    jobs = labelled(with_defaults(doc), "job")
     if len(jobs) != 1:
         raise SpecError("expected exactly one job block, found %d" % len(jobs))
     jid, j = jobs[0]
+    jid = j.get("id", jid)
     jtype = j.get("type", "service")
     if jtype not in ("service", "batch", "system", "sysbatch"):
         raise SpecError('invalid job type "%s"' % jtype)

@@ -16,9 +16,13 @@ Command-line flags (besides emucore's --host/--port/--port-file/--parent/
                               read-fs.
   --log-heartbeat SECS        `{}` frame interval on /v1/client/fs/logs (1.0)
   --event-heartbeat SECS      `{}` line interval on /v1/event/stream (30)
-  --event-transport hijack|chunked   event stream transport (hijack = Nomad
-                              >= 1.11.2: raw 200, Connection: close, auth
-                              errors give 200 + EOF; chunked = older: real 403)
+  --event-transport hijack|chunked   event stream transport and ACL rule
+                              (hijack = Nomad >= 1.11.2: raw 200, Connection:
+                              close, a refusal gives 200 + EOF, namespace=*
+                              needs read-job in every namespace; chunked =
+                              Nomad 1.6.3: a refusal is 500 "Permission
+                              denied", 403 for an unknown secret, and
+                              namespace=* needs read-job in any namespace)
   --event-buffer N            event batches kept (100)
   --exec                      run raw_exec tasks of dispatched jobs as local
                               processes (Config.command + args) instead of
@@ -1157,9 +1161,12 @@ class NomadEmulator(emucore.Emulator):
             if m in ("PUT", "POST"):
                 return self.register(req, resp, None)
             raise HTTPError(405, "Invalid method")
+        if p == "/v1/jobs/parse":
+            return self.parse_job(req, resp)
         if p.startswith("/v1/job/"):
             rest = p[len("/v1/job/"):]
             for suf, fn in (("/dispatch/payload", self.dispatch_payload),
+                            ("/plan", self.job_plan),
                             ("/allocations", self.job_allocs),
                             ("/evaluations", self.job_evals),
                             ("/summary", self.job_summary),
@@ -1191,6 +1198,56 @@ class NomadEmulator(emucore.Emulator):
                             "member": {"Name": "emu"}}, [("Vary", "Accept-Encoding")])
             return
         resp.send(404, b"", None, [("Vary", "Accept-Encoding")])
+
+    # ------------------------------------------------- parse and plan
+    def parse_job(self, req, resp):
+        """POST /v1/jobs/parse {"JobHCL", "Canonicalize"}: the job, parsed by
+        test/emu/hcl2nomad.py (command/agent/job_endpoint.go
+        JobsParseRequest: parse-job or submit-job in the query's namespace,
+        "*" any)."""
+        if req.method not in ("PUT", "POST"):
+            raise HTTPError(405, "Invalid method")
+        ns = self.ns(req)
+        with self.mu:
+            known = ["default"] + sorted({k[0] for k in self.jobs})
+        if not any(self.allowed(req, ["parse-job", "submit-job"], n)
+                   for n in ([ns] if ns != "*" else known)):
+            raise HTTPError(403, "Permission denied")
+        b = self.decode_body(req)
+        if not b.get("JobHCL"):
+            raise HTTPError(400, "Job spec is empty")
+        import hcl2nomad
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "input.hcl")
+            with open(path, "w") as f:
+                f.write(b["JobHCL"])
+            try:
+                job = hcl2nomad.job_from_hcl(hcl2nomad.parse_hcl(path))["Job"]
+            except hcl2nomad.SpecError as e:
+                raise HTTPError(400, "Failed to parse job: %s" % str(e).replace(path, "input.hcl"))
+        self.send_json(resp, job)
+
+    def job_plan(self, req, resp, job_id):
+        """PUT /v1/job/<id>/plan {"Job", "Diff"}: what a registration would
+        change, as far as the emulator knows (Added or Edited)."""
+        if req.method not in ("PUT", "POST"):
+            raise HTTPError(405, "Invalid method")
+        b = self.decode_body(req)
+        d = canon_job(b.get("Job") or {})
+        if d["ID"] != job_id:
+            raise HTTPError(400, "Job ID does not match")
+        ns = req.arg("namespace") or d["Namespace"] or "default"
+        self.check(req, ["submit-job"], ns)
+        with self.mu:
+            old = self.jobs.get((ns, job_id))
+            idx = self.index
+        self.send_json(resp, {
+            "Annotations": None, "CreatedEvals": None,
+            "Diff": {"Type": "Edited" if old else "Added", "ID": job_id, "Fields": None,
+                     "Objects": None, "TaskGroups": None} if b.get("Diff") else None,
+            "FailedTGAllocs": None,
+            "JobModifyIndex": old.d.get("JobModifyIndex", 0) if old else 0,
+            "NextPeriodicLaunch": "0001-01-01T00:00:00Z", "Warnings": "", "Index": idx})
 
     # ---------------------------------------------------------- register
     def register(self, req, resp, path_id):
@@ -2382,29 +2439,57 @@ class NomadEmulator(emucore.Emulator):
         ns = self.ns(req)
         hijack = self.args.event_transport == "hijack"
 
-        def authorized():
+        def refusal():
+            """None if the subscription is allowed, else the status of the
+            refusal on the chunked transport.  nomad/stream/event_broker.go
+            aclAllowsSubscription: Job, Allocation, Evaluation, Deployment
+            and Service topics need read-job in the namespace, the others a
+            management token.  A secret that resolves to no token is refused
+            by Authenticate (403); a token that lacks the capability, or no
+            token, by SubscribeWithACLCheck, which the HTTP agent of 1.6.3
+            answers 500 "Permission denied"; so does a workload identity,
+            which the broker looks up as an ACL token and does not find (seen
+            on the real 1.6.3)."""
+            if not self.args.acl:
+                return None
+            secret = self._token(req)
+            tok = self.tokens.get(secret)
+            if tok is None:
+                return 403 if secret else 500
+            have, nss = tok
+            if "management" in have:
+                return None
             if "*" in topics:
-                return self.allowed(req, ["management"], "\x00") if self.args.acl else True
-            if ns == "*":
-                return True
-            return self.allowed(req, ["read-job"], ns)
+                return 500
+            if ns != "*":
+                return None if self.allowed(req, ["read-job"], ns) else 500
+            if hijack:
+                # Newer Nomad (validateACL): "*" expands to every namespace,
+                # and read-job is needed in each.
+                with self.mu:
+                    known = {"default"} | {k[0] for k in self.jobs}
+                return None if all(self.allowed(req, ["read-job"], n) for n in known) else 500
+            # 1.6.3, acl.AllowNamespaceOperation: "*" is allowed when any
+            # namespace allows read-job, and the subscription then gets the
+            # events of every namespace (stream/subscription.go filters only
+            # a named namespace).
+            return None if "read-job" in have else 500
 
         hdrs = [("Content-Type", "application/json"), ("Cache-Control", "no-cache"),
                 ("Vary", "Accept-Encoding")]
         if hijack:
             req.handler.close_connection = True
             resp.start(200, hdrs + [("Connection", "close")])
-            if not authorized():
+            if refusal():
                 return
         else:
-            if not authorized():
-                raise HTTPError(403, "Permission denied")
+            code = refusal()
+            if code:
+                raise HTTPError(code, "Permission denied")
             resp.start(200, hdrs, chunked=True)
 
         def keep(topic, key, fkeys, ens):
             if ens and ns != "*" and ens != ns:
-                return False
-            if ens and ns == "*" and self.args.acl and not self.allowed(req, ["read-job"], ens):
                 return False
             for tp in (topic, "*"):
                 keys = topics.get(tp)
