@@ -94,6 +94,13 @@ check: deps
 deps:
 	$(Q)scripts/alba-deps
 
+# Every benchmark, side by side with the alternatives: bench/results/<date>.md
+# and its plots (bench/run).  Not part of check: a benchmark is not a test.
+bench:
+	$(Q)scripts/alba-deps bench
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)ALBA_BIN=$(abspath $(BIN)) bench/run
+
 check-asan: deps
 	$(Q)$(MAKE) --no-print-directory O=build-asan all \
 		SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all'
@@ -139,6 +146,6 @@ uninstall:
 clean:
 	rm -rf obj bin build-asan
 
-.PHONY: all demo check deps check-asan check-valgrind install uninstall clean
+.PHONY: all demo check deps bench check-asan check-valgrind install uninstall clean
 # Keep the objects make would see as intermediate.
 .SECONDARY:
