@@ -100,6 +100,13 @@ lint:
 deps:
 	$(Q)scripts/alba-deps
 
+# Every benchmark, side by side with the alternatives: bench/results/<date>.md
+# and its plots (bench/run).  Not part of check: a benchmark is not a test.
+bench:
+	$(Q)scripts/alba-deps bench
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)ALBA_BIN=$(abspath $(BIN)) bench/run
+
 # Leak detection stays on; test/lsan.supp names the one libjq 1.6 leak.
 check-asan: deps
 	$(Q)$(MAKE) --no-print-directory O=build-asan all \
@@ -152,6 +159,6 @@ uninstall:
 clean:
 	rm -rf obj bin build-asan
 
-.PHONY: all demo check lint deps check-asan check-valgrind mutate install uninstall clean
+.PHONY: all demo check lint deps bench check-asan check-valgrind mutate install uninstall clean
 # Keep the objects make would see as intermediate.
 .SECONDARY:

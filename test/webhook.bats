@@ -169,6 +169,37 @@ refused() {
 	[ "$(last_payload)" = "$INJECT" ]
 }
 
+# How many reads of job $1 Nomad received (a waiter follows the job it has).
+job_reads() {
+	local p
+	p=$(jq -rn --arg j "$1" '"/v1/job/" + ($j|@uri)')
+	emu_requests "$NOMAD_URL" "[.[] | select(.method == \"GET\" and (.path | startswith(\"$p\")))] | length"
+}
+
+@test "each build gets a waiter; with ALBA_WATCHER, only a fork's pull request does" {
+	hook_gen "$BATS_TEST_TMPDIR/p" gitea push --sender quentin
+	hook_send "$BATS_TEST_TMPDIR/p"
+	[ "$status" = 200 ]
+	j=$body
+	for _ in $(seq 100); do [ "$(job_reads "$j")" -gt 0 ] && break; sleep 0.05; done
+	[ "$(job_reads "$j")" -gt 0 ]
+	kill "$SERVE_PID"
+	export ALBA_WATCHER=1
+	stack_start
+	hook_gen "$BATS_TEST_TMPDIR/q" gitea push --sender quentin
+	hook_send "$BATS_TEST_TMPDIR/q"
+	[ "$status" = 200 ]
+	j=$body
+	hook_gen "$BATS_TEST_TMPDIR/f" gitea pr-opened --fork --sender quentin
+	hook_send "$BATS_TEST_TMPDIR/f"
+	[ "$status" = 200 ]
+	f=$body
+	for _ in $(seq 100); do [ "$(job_reads "$f")" -gt 0 ] && break; sleep 0.05; done
+	[ "$(job_reads "$f")" -gt 0 ]
+	sleep 0.5
+	[ "$(job_reads "$j")" = 0 ]
+}
+
 @test "branch names are data: a shell command or a newline is refused, never run" {
 	rm -f /tmp/albatros-pwned
 	for b in '$(touch /tmp/albatros-pwned)' $'evil\nbranch' '`touch /tmp/albatros-pwned`'; do
