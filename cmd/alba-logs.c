@@ -264,14 +264,16 @@ resume_offset(void)
 	return off;
 }
 
-/* The answer to a resumed request starts in file j, not where we asked:
- * correct the guess and ask again (1), or give up on exactness (0). */
+/* The answer to a resumed request starts elsewhere than where we asked:
+ * before it (back: in an earlier file, or earlier in the current one) or
+ * after it.  Correct the guess and ask again (1), or give up on exactness
+ * (0). */
 static int
-misplaced(long j, const char *shown)
+misplaced(int back, const char *shown)
 {
 	if (++g.recal > 2 * RING)
 		fatal(502, "bad_frames", "unable to resume the log stream at the right place");
-	if (j < g.cur) {
+	if (back) {
 		/* Files assumed deleted are still there. */
 		if (g.from <= g.lo)
 			fatal(502, "bad_frames", "the log stream went back from file %ld to %s",
@@ -289,6 +291,21 @@ misplaced(long j, const char *shown)
 	}
 	g.stop = 1;
 	return 1;
+}
+
+/* Where the first frame of an answer started, against pos, the position
+ * asked for in its file: -1 before, 1 after, 0 as asked (or unknown).
+ * Offsets are not counted on (they go back, issue 10), but the first frame
+ * of an answer is exact: Nomad gives it the offset after its first chunk,
+ * so it started at Offset - n for some 0 < n <= its length. */
+static int
+first_frame_place(const struct alba_frame *f, long long pos)
+{
+	if (f->len == 0 || f->offset < 0)
+		return 0;
+	if (f->offset <= pos)
+		return -1;
+	return f->offset - (long long)f->len > pos ? 1 : 0;
 }
 
 static void
@@ -322,8 +339,8 @@ on_frame(void *arg, const struct alba_frame *f)
 			g.have_cur = 1;
 			g.cur = g.lo = g.lo_eff = j;
 		} else if (g.resumed && (j < g.cur || (f->len &&
-		    (j > g.cur + 1 || (f->offset >= 0 && (size_t)f->offset > f->len))))) {
-			if (misplaced(j, shown))
+		    (j > g.cur + 1 || first_frame_place(f, 0) > 0)))) {
+			if (misplaced(j < g.cur, shown))
 				return 1;
 			goto next_file;
 		} else if (j < g.cur) {
@@ -339,17 +356,20 @@ on_frame(void *arg, const struct alba_frame *f)
 			g.cur_deleted = 0;
 		}
 		snprintf(g.curname, sizeof g.curname, "%s", f->file);
+	} else if (g.resumed && !truncated && first_frame_place(f, g.pos)) {
+		/* The answer starts in the current file, elsewhere than asked. */
+		if (misplaced(first_frame_place(f, g.pos) < 0, shown))
+			return 1;
 	}
 	g.resumed = 0;
 	if (strcmp(f->event, "file deleted") == 0) {
 		g.cur_deleted = 1;
 		return 0;
 	}
+	/* The position is the bytes received in the file (rotation goes by
+	 * its name), never Offset arithmetic. */
 	if (truncated)
 		g.pos = 0;
-	if (f->len && f->offset >= 0 && f->offset <= g.pos)
-		fatal(502, "bad_frames", "a frame's Offset went backwards in %s: %lld with %lld bytes "
-		    "already received", shown, f->offset, g.pos);
 	if (f->len) {
 		emit(f->data, f->len, 0);
 		g.pos += (long long)f->len;
