@@ -147,15 +147,15 @@ req() {
 	[ "$stderr" = 'alba-http: 127.0.0.1 POST /hook?[31m?x 200 delivery=d-1?forged job=builder/dispatch-1-ab' ]
 }
 
-@test "-R -s streams log records as chunks; a first error record sets the status" {
-	printf '%s\n' '{"stream":"stderr","data":"line 1\n"}' '{"stream":"stderr","data":"caf\u00e9\n"}' \
-		'{"error":{"status":503,"code":"nomad_unreachable","message":"lost nomad"}}' >"$BATS_TEST_TMPDIR/recs"
-	run -0 bash -c "alba-http -R -s <'$BATS_TEST_TMPDIR/recs'"
+@test "-R -s passes alba-logs -c's chunked body on; a first error line sets the status" {
+	printf '{"request":{"method":"GET","path":"/build","remote_addr":"10.0.0.1"},"job":{"id":"b/dispatch-1-ab"},"stream":"stderr"}\n7\r\nline 1\n\r\n6\r\ncaf\xc3\xa9\n\r\n18\r\n\n[albatros: lost nomad]\n\r\n0\r\n\r\n' >"$BATS_TEST_TMPDIR/body"
+	run -0 --separate-stderr bash -c "alba-http -R -s -l <'$BATS_TEST_TMPDIR/body'"
 	assert_line --index 0 $'HTTP/1.1 200 OK\r'
 	assert_line --partial 'Transfer-Encoding: chunked'
 	assert_line --partial 'X-Accel-Buffering: no'
-	# Decode the chunked body with curl's own parser.
-	run -0 bash -c "alba-http -R -s <'$BATS_TEST_TMPDIR/recs' | sed '1,/^\r$/d' | python3 -c '
+	[ "$stderr" = 'alba-http: 10.0.0.1 GET /build 200 delivery=- job=b/dispatch-1-ab' ]
+	# Decode the chunked body with a parser of its own: the bytes as sent.
+	run -0 bash -c "alba-http -R -s <'$BATS_TEST_TMPDIR/body' | sed '1,/^\r$/d' | python3 -c '
 import sys
 d = sys.stdin.buffer.read(); out = b\"\"
 while True:

@@ -348,6 +348,19 @@ b64() { printf '%s' "$1" | base64 -w0; }
 	jq -se 'map(.offset) == [0, 10]' <<<"$output"
 }
 
+@test "-c: a first line, then the log as a chunked body; a late error is its last lines" {
+	f='"File":"alloc/logs/executor.stderr.0"'
+	printf '{"Offset":4,"Data":"%s",%s}{}{"Offset":9,"Data":"%s",%s}' "$(b64 abcd)" "$f" "$(b64 $'ef\n')" "$f" >"$D/frames"
+	alba-logs -F -c <"$D/frames" >"$D/out"
+	cmp "$D/out" <(printf '{"stream":"stderr"}\n4\r\nabcd\r\n3\r\nef\n\r\n0\r\n\r\n')
+	# an empty log: the line and the last chunk
+	alba-logs -F -c </dev/null >"$D/out"
+	cmp "$D/out" <(printf '{"stream":"stderr"}\n0\r\n\r\n')
+	run -100 --separate-stderr alba-logs -F -c < <(cat "$D/frames"; printf '{"Offset":1,"Data":"QQ==QQ==",%s}' "$f")
+	assert_equal "$output" "$(printf '{"stream":"stderr"}\n4\r\nabcd\r\n3\r\nef\n\r\n2a\r\n\n[albatros: a frame'"'"'s Data is not base64]\n\r\n0\r\n\r\n')"
+	assert_equal "$stderr" "alba-logs: fatal: a frame's Data is not base64"
+}
+
 @test "-F: frames that lie give a clear error, no crash" {
 	f='"File":"alloc/logs/executor.stderr.0"'
 	# Data that is not base64; JSON mode ends with the error line.
