@@ -85,11 +85,12 @@ head(struct alba_logout *o)
 {
 	static const char *const keep[] = { "request.method", "request.path",
 	    "request.remote_addr", "request.headers.accept", "job.id" };
-	jv h = jv_object();
+	jv h;
 	size_t i;
 
 	if (o->headed)
 		return;
+	h = jv_object();
 	for (i = 0; i < sizeof keep / sizeof *keep; i++) {
 		jv v = alba_get(jv_copy(o->doc), keep[i]);
 		if (jv_get_kind(v) == JV_KIND_STRING) {
