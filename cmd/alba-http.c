@@ -21,7 +21,8 @@
 
 static const char usage_str[] =
     "usage: alba-http [-a 'method path [html]'] [-b maxbody] [-o fd] [-t timeout]\n"
-    "       alba-http -R [-ls] [-f file] [-j member] [-m maxbytes] [-p member] [-T type]";
+    "       alba-http -R [-ls] [-f file] [-j member] [-m maxbytes] [-p member] [-T type]\n"
+    "                [-w timeout]";
 
 /* ---- request mode */
 
@@ -445,99 +446,119 @@ respond_mode(size_t max, const char *text_member, int member_given,
 	return ALBA_OK;
 }
 
-/* -s: NDJSON log records in, a chunked text/plain response out. */
+/* -s: the output of `alba-logs -c` in (a line with the document, then a
+ * chunked body), the response out: the document's error as the answer, or
+ * a chunked text/plain 200 with the body passed on as it comes.  Only the
+ * chunk size lines are read, never the log bytes; a body that ends without
+ * its last chunk ends the response without one either (the client sees it
+ * cut), after a line saying so when that falls between two chunks. */
 static int
 stream_mode(size_t max, int log)
 {
-	size_t cap = 65536, len = 0, off;
-	char *buf = malloc(cap);
-	int started = 0, status = 200;
-	jv first = jv_invalid();
+	size_t cap = 65536, len = 0, off = 0;
+	char *buf = malloc(cap), *nl;
+	int status = 200, ended = 0, bad = 0;
+	jv doc;
 
 	if (buf == NULL)
 		alba_die(ALBA_TEMP, "out of memory");
 	for (;;) {
-		ssize_t r = read(0, buf + len, cap - len);
-		int eof = r <= 0;
-		if (r > 0)
-			len += (size_t)r;
-		off = 0;
-		for (;;) {
-			char *nl = memchr(buf + off, '\n', len - off);
-			size_t n;
-			if (nl == NULL && !(eof && off < len))
-				break;
-			n = nl ? (size_t)(nl - (buf + off)) : len - off;
-			jv rec = alba_doc_parse(buf + off, n);
-			off += n + (nl != NULL);
-			if (!jv_is_valid(rec)) {
-				jv_free(rec);
-				rec = JV_OBJECT(jv_string("error"), JV_OBJECT(
-				    jv_string("status"), jv_number(500),
-				    jv_string("code"), jv_string("internal"),
-				    jv_string("message"), jv_string("internal error")));
-			}
-			if (!started) {
-				first = jv_copy(rec);
-				if (alba_doc_has_error(rec)) {
-					status = send_error(rec, alba_get(jv_copy(rec), "error"));
-					jv_free(rec);
-					goto done;
-				}
-				if (alba_respond_chunked(1, 200, "text/plain; charset=utf-8")) {
-					jv_free(rec);
-					goto done;
-				}
-				started = 1;
-			}
-			jv data = alba_get(jv_copy(rec), "data");
-			int w = 0;
-			if (jv_get_kind(data) == JV_KIND_STRING)
-				w = alba_respond_chunk(1, jv_string_value(data),
-				    (size_t)jv_string_length_bytes(jv_copy(data)));
-			else if (alba_doc_has_error(rec)) {
-				jv m = alba_get(jv_copy(rec), "error.message");
-				char line[600];
-				snprintf(line, sizeof line, "\n[albatros: %s]\n",
-				    alba_str(m) ? alba_str(m) : "error");
-				jv_free(m);
-				w = alba_respond_chunk(1, line, strlen(line));
-			}
-			jv_free(data);
-			jv_free(rec);
-			if (w)
-				goto done;	/* the client went away */
-		}
-		memmove(buf, buf + off, len - off);
-		len -= off;
-		if (eof)
+		ssize_t r;
+		if ((nl = memchr(buf, '\n', len)) != NULL)
 			break;
 		if (len == cap) {
-			if (cap >= max) {
-				alba_warn("a log record is over %zu bytes", max);
-				break;
-			}
-			cap *= 2;
-			char *nb = realloc(buf, cap);
+			char *nb = cap < max ? realloc(buf, cap * 2 < max ? cap * 2 : max) : NULL;
 			if (nb == NULL)
 				break;
 			buf = nb;
+			cap = cap * 2 < max ? cap * 2 : max;
 		}
+		r = read(0, buf + len, cap - len);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
 	}
-	if (!started) {
-		jv empty = jv_object();
-		status = send_error(empty, JV_OBJECT(jv_string("status"), jv_number(500),
+	doc = nl ? alba_doc_parse(buf, (size_t)(nl - buf)) : jv_invalid();
+	if (!jv_is_valid(doc)) {
+		/* A stage died or wrote garbage: say so, and nothing else. */
+		jv_free(doc);
+		doc = jv_object();
+		status = send_error(doc, JV_OBJECT(jv_string("status"), jv_number(500),
 		    jv_string("code"), jv_string("internal"),
 		    jv_string("message"), jv_string("internal error")));
-		jv_free(empty);
-	} else
-		alba_respond_end(1);
+		goto done;
+	}
+	if (alba_doc_has_error(doc)) {
+		status = send_error(doc, alba_get(jv_copy(doc), "error"));
+		goto done;
+	}
+	if (alba_respond_chunked(1, 200, "text/plain; charset=utf-8"))
+		goto done;
+	/* The body: pass every byte on; follow the chunk sizes to know
+	 * whether it ended with its last chunk. */
+	{
+		unsigned long long skip = 0;	/* chunk data and CRLF, or the last CRLF */
+		int last = 0;
+		char line[24];
+		size_t ll = 0, p, lstart = 0;
+		off = (size_t)(nl - buf) + 1;
+		for (;;) {
+			for (p = off; p < len && !ended && !bad;) {
+				if (skip) {
+					size_t k = len - p < skip ? len - p : (size_t)skip;
+					p += k;
+					skip -= k;
+					ended = last && skip == 0;
+					continue;
+				}
+				if (ll == 0)
+					lstart = p;
+				char c = buf[p++];
+				if (c != '\n') {
+					if (ll == sizeof line - 1) {
+						bad = 1;
+						break;
+					}
+					line[ll++] = c;
+					continue;
+				}
+				if (ll < 2 || ll > 16 || line[ll - 1] != '\r') {
+					bad = 1;
+					break;
+				}
+				line[ll - 1] = 0;
+				if (strspn(line, "0123456789abcdef") != ll - 1) {
+					bad = 1;
+					break;
+				}
+				skip = strtoull(line, NULL, 16) + 2;
+				last = skip == 2;
+				ll = 0;
+			}
+			if (bad && lstart >= off)
+				p = lstart;	/* not the line that is not a size */
+			if (p > off && alba_respond_write(1, buf + off, p - off))
+				goto done;	/* the client went away, or stopped reading */
+			if (ended || bad)
+				break;
+			len = off = lstart = 0;
+			ssize_t r = read(0, buf, cap);
+			if (r <= 0)
+				break;
+			len = (size_t)r;
+		}
+		if (!ended) {
+			alba_warn("the log stream ended before its end");
+			if (!skip && !ll && !bad) {
+				static const char cut[] = "\n[albatros: internal error: the log ended early]\n";
+				alba_respond_chunk(1, cut, sizeof cut - 1);
+			}
+		}
+	}
 done:
-	if (!jv_is_valid(first))
-		first = jv_object();
 	if (log)
-		access_log(first, status);
-	jv_free(first);
+		access_log(doc, status);
+	jv_free(doc);
 	free(buf);
 	alba_respond_linger(1, 2000);
 	return ALBA_OK;
@@ -547,13 +568,13 @@ int
 main(int argc, char *argv[])
 {
 	size_t body_max = (size_t)4 << 20, max = ALBA_DOC_MAX;
-	long timeout_ms = 10000;
+	long timeout_ms = 10000, write_ms = 30000;
 	const char *json_member = NULL, *text_member = "job.id", *type = NULL, *file = NULL;
 	int ch, respond = 0, stream = 0, log = 0, route_fd = -1, nroutes = 0, member_given = 0;
 	char *routes[MAXROUTES];
 
 	alba_prog = "alba-http";
-	while ((ch = getopt(argc, argv, "RT:a:b:f:j:lm:o:p:st:")) != -1) {
+	while ((ch = getopt(argc, argv, "RT:a:b:f:j:lm:o:p:st:w:")) != -1) {
 		switch (ch) {
 		case 'R':
 			respond = 1;
@@ -601,6 +622,10 @@ main(int argc, char *argv[])
 			if (alba_scan_ms(optarg, &timeout_ms) || timeout_ms == 0)
 				alba_dieusage(usage_str);
 			break;
+		case 'w':
+			if (alba_scan_ms(optarg, &write_ms))
+				alba_dieusage(usage_str);
+			break;
 		default:
 			alba_dieusage(usage_str);
 		}
@@ -609,6 +634,7 @@ main(int argc, char *argv[])
 		alba_dieusage(usage_str);
 	if (!respond)
 		return request_mode(body_max, timeout_ms, route_fd, routes, nroutes);
+	alba_respond_timeout(1, write_ms);
 	if (stream)
 		return stream_mode(max, log);
 	return respond_mode(max, text_member, member_given, json_member, type, file, log);

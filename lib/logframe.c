@@ -43,8 +43,6 @@ alba_framer_reset(struct alba_framer *fr)
 {
 	fr->state = S_TOP;
 	frame_clear(fr);
-	fr->lastfile[0] = 0;
-	fr->lastoff = -1;
 	fr->taillen = 0;
 	fr->tail[0] = 0;
 	fr->error[0] = 0;
@@ -176,17 +174,6 @@ frame_end(struct alba_framer *fr, alba_frame_fn *fn, void *arg)
 
 	fr->file[fr->flen] = 0;
 	fr->event[fr->elen] = 0;
-	if (fr->has_offset && fr->flen) {
-		if (strcmp(fr->file, fr->lastfile) == 0 && fr->offset < fr->lastoff &&
-		    strcmp(fr->event, "file truncated") != 0) {
-			char shown[128];
-			alba_sanitize(shown, sizeof shown, fr->file, fr->flen);
-			return fail(fr, "a frame's Offset went backwards in %s: %lld after %lld",
-			    shown, fr->offset, fr->lastoff);
-		}
-		memcpy(fr->lastfile, fr->file, fr->flen + 1);
-		fr->lastoff = fr->offset;
-	}
 	f.offset = fr->has_offset ? fr->offset : -1;
 	f.data = fr->len ? fr->data : NULL;
 	f.len = fr->len;

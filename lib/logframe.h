@@ -8,6 +8,10 @@
  * Memory is bounded: a frame's Data may hold at most ALBA_FRAME_MAXB64
  * characters of base64.  The decoder owns its buffers; a frame passed to the
  * callback lives until the callback returns.
+ * The decoder gives each frame's Offset as Nomad wrote it and judges
+ * nothing by it: Nomad's StreamFramer gives a frame the offset after the
+ * first chunk merged into it, inflated by each 64 KiB flush and reset by
+ * the 200 ms one, so Offsets may go back within a file (issue 10).
  */
 #ifndef ALBA_LOGFRAME_H
 #define ALBA_LOGFRAME_H
@@ -44,9 +48,6 @@ struct alba_framer {
 	size_t flen, elen;
 	char *strp; size_t strmax, *strlen_p; /* the string being read */
 	int esc;
-	/* Offset monotony within one file, for one response. */
-	char lastfile[ALBA_FRAME_MAXSTR];
-	long long lastoff;
 	int hasdata;		/* a frame is being read */
 	char tail[512];		/* a non-JSON tail: Nomad's error text */
 	size_t taillen;
@@ -54,8 +55,7 @@ struct alba_framer {
 };
 
 void alba_framer_init(struct alba_framer *fr);
-/* Forget the parse state and the per-file Offset memory (a new response);
- * keeps the buffers. */
+/* Forget the parse state (a new response); keeps the buffers. */
 void alba_framer_reset(struct alba_framer *fr);
 void alba_framer_free(struct alba_framer *fr);
 /* Feed n bytes.  0: go on; -1: a malformed stream (fr->error says why);

@@ -1,11 +1,13 @@
 /* ISC license. */
 /* response.c: HTTP/1.1 responses, whole or chunked, and a lingering close. */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "alba.h"
@@ -35,19 +37,63 @@ alba_reason(int status)
 	}
 }
 
+static long write_timeout_ms;	/* 0: none */
+
+void
+alba_respond_timeout(int fd, long ms)
+{
+	struct stat st;
+
+	write_timeout_ms = ms;
+	if (ms > 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		/* A blocking send gives up after ms with no byte taken. */
+		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0)
+			return;
+	}
+	if (ms > 0)
+		write_timeout_ms = -ms;	/* not a socket: poll before each write */
+}
+
+/* Write everything, or -1 if the peer went away or took no byte for the
+ * write timeout. */
 static int
 writeall(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+		size_t k = n;
+		if (write_timeout_ms < 0) {
+			/* A pipe: at least PIPE_BUF bytes fit once it polls writable. */
+			struct pollfd pf = { fd, POLLOUT, 0 };
+			int r = poll(&pf, 1, (int)-write_timeout_ms);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				goto timeout;
+			if (k > PIPE_BUF)
+				k = PIPE_BUF;
+		}
+		ssize_t w = write(fd, p, k);
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			goto timeout;
 		if (w <= 0)
 			return -1;
 		p += w;
 		n -= (size_t)w;
 	}
 	return 0;
+timeout:
+	alba_warn("the client took no byte for %ld ms: giving up",
+	    write_timeout_ms < 0 ? -write_timeout_ms : write_timeout_ms);
+	return -1;
+}
+
+int
+alba_respond_write(int fd, const char *p, size_t n)
+{
+	return writeall(fd, p, n);
 }
 
 /* The pages of share/albatros load their script and style from this

@@ -24,6 +24,12 @@ int alba_respond_cached(int fd, int status, const char *ctype, const char *cache
 int alba_respond_chunked(int fd, int status, const char *ctype);
 int alba_respond_chunk(int fd, const char *data, size_t len);
 int alba_respond_end(int fd);
+/* Bytes as they are (a body framed by the caller). */
+int alba_respond_write(int fd, const char *data, size_t len);
+/* From now on a write to fd that takes no byte for ms milliseconds fails
+ * (-1) as if the peer had gone away: a client that stops reading does
+ * not hold the answer's processes.  0: no bound. */
+void alba_respond_timeout(int fd, long ms);
 /* Once the response is out: shut the write side and read what the client
  * still sends, for at most ms milliseconds, so that closing with unread
  * bytes does not reset the connection before the client read the answer. */

@@ -198,6 +198,91 @@ wait_file() {
 	curl -sS "$NOMAD_URL/v1/client/fs/logs/$a?task=executor&type=stderr" | grep -q 'executor.stderr.1'
 }
 
+# append STREAM N [CHAR]: N bytes (63 CHARs and a newline per line) to the
+# log of the running build $J.
+append() {
+	python3 -c 'import base64, sys; n = int(sys.argv[1]); print(base64.b64encode((sys.argv[2].encode() * 63 + b"\n") * (n // 64) + b"z" * (n % 64)).decode())' "$2" "${3:-x}" |
+		jq -Rc --arg j "$J" --arg s "$1" '{job: $j, stream: $s, data_b64: .}' |
+		curl -sS -f -X POST --data-binary @- "$NOMAD_URL/_emu/nomad/log" >/dev/null
+}
+
+running() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		curl -sS "$NOMAD_URL/v1/job/$(enc "$J")/allocations" | jq -e '.[0].TaskStates.executor.StartedAt != null' >/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+finish() {
+	curl -sS -f -X POST "$NOMAD_URL/_emu/nomad/finish" --data "{\"job\":\"$J\",\"exit_code\":0}" >/dev/null
+}
+
+@test "a log of 150 KiB then more, read live: Nomad's inflated, then smaller Offsets are fine" {
+	start
+	behave '{"job":"builder","hold":true}'
+	dispatch
+	running
+	append stderr 153600 a
+	alba-logs -r -t stderr < <(doc) >"$D/live" 2>"$D/live.log" &
+	p=$!
+	alba-logs -t stderr < <(doc) >"$D/json" 2>"$D/json.log" &
+	p2=$!
+	sleep 0.8
+	# The frames so far: Offsets 65536, 131072, 196608; the next, 154624.
+	append stderr 1024 b
+	sleep 0.5
+	append stderr 200000 c
+	sleep 0.3
+	finish
+	wait $p
+	wait $p2
+	a=$(allocs)
+	plain "$a" stderr >"$D/expect"
+	[ "$(stat -c %s "$D/expect")" = 354624 ]
+	cmp "$D/expect" "$D/live"
+	jq -j .data "$D/json" | cmp "$D/expect" -
+	# offsets are the bytes delivered, whatever Nomad's Offsets said
+	jq -se '. as $r | [range(1; length)] | all(. as $i | $r[$i].offset == $r[$i-1].offset + ($r[$i-1].data | utf8bytelength))' "$D/json"
+	[ ! -s "$D/live.log" ] && [ ! -s "$D/json.log" ]
+}
+
+@test "a growing 600 KiB log cut 4 times at random byte offsets: still byte-identical" {
+	start
+	behave '{"job":"builder","hold":true}'
+	dispatch
+	running
+	append stdout 200000 a
+	for i in 1 2 3 4; do
+		emu_fault "$NOMAD_URL" "{\"path\":\"^/v1/client/fs/logs/\",\"cut_after\":$((RANDOM * 8 + 50)),\"times\":1}"
+	done
+	alba-logs -r -t stdout < <(doc) >"$D/out" 2>"$D/log" &
+	p=$!
+	for c in b c d e; do
+		sleep 0.3
+		append stdout 100000 $c
+	done
+	finish
+	wait $p
+	plain "$(allocs)" stdout | cmp - "$D/out"
+	[ ! -s "$D/log" ]
+}
+
+@test "a follow stream that lags when the task dies: the final read gets the tail" {
+	start
+	# Follow streams see the log as it was 5 s ago: only the follow=false
+	# read after the task's end can deliver the end of this log.
+	behave '{"job":"builder","follow_lag":5,"logs":[{"at":0.1,"stream":"stderr","data":"early\n"},{"at":0.4,"stream":"stderr","data":"last words\n"}]}'
+	dispatch
+	run -0 --separate-stderr timeout 4 alba-logs -r -t stderr < <(doc)
+	assert_equal "$output" $'early\nlast words'
+	[ "$stderr" = "" ]
+	# It did read with follow=false from the bytes it had (none).
+	emu_requests "$NOMAD_URL" '[.[] | select(.path | startswith("/v1/client/fs/logs/")) | .path] | last' |
+		grep -F 'follow=false&origin=start&offset=0&'
+}
+
 @test "an unknown job: a 404 document" {
 	start
 	J=builder/dispatch-1700000000-00000000
@@ -254,12 +339,30 @@ b64() { printf '%s' "$1" | base64 -w0; }
 	assert_equal "$output" "$(printf 'caf\xc3\xa9\n\xff\t"')"
 }
 
+@test "-F: an Offset that goes back is Nomad's StreamFramer, not an error (issue 10)" {
+	a=$(printf aaaaaaaaaa | base64 -w0)
+	run -0 --separate-stderr bash -c "printf '{\"File\":\"alloc/logs/executor.stderr.0\",\"Offset\":131072,\"Data\":\"%s\"}{\"File\":\"alloc/logs/executor.stderr.0\",\"Offset\":102411,\"Data\":\"%s\"}' '$a' '$a' | alba-logs -F -r"
+	assert_equal "$output" aaaaaaaaaaaaaaaaaaaa
+	[ "$stderr" = "" ]
+	run -0 alba-logs -F < <(printf '{"File":"alloc/logs/executor.stderr.0","Offset":65536,"Data":"%s"}{"File":"alloc/logs/executor.stderr.0","Offset":12,"Data":"%s"}' "$a" "$a")
+	jq -se 'map(.offset) == [0, 10]' <<<"$output"
+}
+
+@test "-c: a first line, then the log as a chunked body; a late error is its last lines" {
+	f='"File":"alloc/logs/executor.stderr.0"'
+	printf '{"Offset":4,"Data":"%s",%s}{}{"Offset":9,"Data":"%s",%s}' "$(b64 abcd)" "$f" "$(b64 $'ef\n')" "$f" >"$D/frames"
+	alba-logs -F -c <"$D/frames" >"$D/out"
+	cmp "$D/out" <(printf '{"stream":"stderr"}\n4\r\nabcd\r\n3\r\nef\n\r\n0\r\n\r\n')
+	# an empty log: the line and the last chunk
+	alba-logs -F -c </dev/null >"$D/out"
+	cmp "$D/out" <(printf '{"stream":"stderr"}\n0\r\n\r\n')
+	run -100 --separate-stderr alba-logs -F -c < <(cat "$D/frames"; printf '{"Offset":1,"Data":"QQ==QQ==",%s}' "$f")
+	assert_equal "$output" "$(printf '{"stream":"stderr"}\n4\r\nabcd\r\n3\r\nef\n\r\n2a\r\n\n[albatros: a frame'"'"'s Data is not base64]\n\r\n0\r\n\r\n')"
+	assert_equal "$stderr" "alba-logs: fatal: a frame's Data is not base64"
+}
+
 @test "-F: frames that lie give a clear error, no crash" {
 	f='"File":"alloc/logs/executor.stderr.0"'
-	# Offset going backwards.
-	run -100 --separate-stderr alba-logs -F -r <<<"{\"Offset\":10,\"Data\":\"$(b64 0123456789)\",$f}{\"Offset\":5,\"Data\":\"$(b64 abcde)\",$f}"
-	assert_equal "$output" "0123456789"
-	assert_equal "$stderr" "alba-logs: fatal: a frame's Offset went backwards in alloc/logs/executor.stderr.0: 5 after 10"
 	# Data that is not base64; JSON mode ends with the error line.
 	run -100 --separate-stderr alba-logs -F <<<"{\"Offset\":4,\"Data\":\"$(b64 abcd)\",$f}{\"Offset\":9,\"Data\":\"ab\$d\",$f}"
 	assert_equal "$(sed -n 2p <<<"$output")" '{"error":{"status":502,"code":"bad_frames","message":"a frame'"'"'s Data is not base64"}}'

@@ -681,6 +681,101 @@ first_alloc() { allocs "$1" | jq -r 'sort_by(.CreateIndex) | .[0].ID'; }
 		jq -s -e 'map(select(.Data) | .Data | @base64d | length) | (max <= 65536) and (add == 300000)'
 }
 
+# logbytes ALLOC N: append N bytes ("x" lines of 64 bytes) to stdout.
+logbytes() {
+	python3 -c 'import base64, sys; n = int(sys.argv[1]); print(base64.b64encode((b"x" * 63 + b"\n") * (n // 64) + b"y" * (n % 64)).decode())' "$2" |
+		jq -Rc --arg a "$1" '{alloc: $a, data_b64: .}' |
+		curl -sS -f -X POST --data-binary @- "$U/_emu/nomad/log" >/dev/null
+}
+
+# frames FILE: Offset, Data length and File of each non-heartbeat frame.
+frames() {
+	jq -c 'select(. != {}) | [.Offset // 0, (.Data // "" | @base64d | length), (.File // "" | sub(".*/"; ""))]' "$1" | paste -sd' '
+}
+
+@test "logs: StreamFramer offsets: 64 KiB flushes inflate the Offset, the 200 ms flush resets it" {
+	start
+	parent
+	behave '{"job":"ci","hold":true}'
+	dispatch
+	wait_for "/v1/job/$(enc "$child")/allocations" '.[0].TaskStates.executor.StartedAt != null'
+	a=$(first_alloc "$child")
+	logbytes "$a" 153600
+	f=$BATS_TEST_TMPDIR/f
+	curl -sS -N --max-time 1.5 "$U/v1/client/fs/logs/$a?task=executor&type=stdout&follow=true" >"$f" &
+	bg=$!
+	sleep 0.6
+	logbytes "$a" 1024
+	wait "$bg" || true
+	# client/lib/streamframer/framer.go: the frame takes the offset after
+	# its first chunk (65536); each 64 KiB flush adds 64 KiB without
+	# clearing the frame; the ticker sends the 22528 left at 196608; the
+	# next frame has the true offset after its chunk, 154624.
+	assert_equal "$(frames "$f")" '[65536,65536,"executor.stdout.0"] [131072,65536,"executor.stdout.0"] [196608,22528,"executor.stdout.0"] [154624,1024,"executor.stdout.0"]'
+	grep -q '{}' "$f"
+	# follow=false: the same frames, the last one sent at the end (Destroy)
+	req GET "/v1/client/fs/logs/$a?task=executor&type=stdout"
+	assert_equal "$(frames "$BATS_TEST_TMPDIR/body")" '[65536,65536,"executor.stdout.0"] [131072,65536,"executor.stdout.0"] [196608,23552,"executor.stdout.0"]'
+	# from an offset: the first chunk is read from there
+	req GET "/v1/client/fs/logs/$a?task=executor&type=stdout&offset=100000"
+	assert_equal "$(frames "$BATS_TEST_TMPDIR/body")" '[154624,54624,"executor.stdout.0"]'
+	# plain: the same bytes, bare
+	req GET "/v1/client/fs/logs/$a?task=executor&type=stdout&plain=true"
+	[ "${#body}" -eq 154623 ]	# $(...) drops the last newline
+}
+
+@test "logs: a flush that leaves nothing pending sends a frame with an Offset and no Data" {
+	start
+	parent
+	behave '{"job":"ci","hold":true}'
+	dispatch
+	wait_for "/v1/job/$(enc "$child")/allocations" '.[0].TaskStates.executor.StartedAt != null'
+	a=$(first_alloc "$child")
+	logbytes "$a" 131072
+	f=$BATS_TEST_TMPDIR/f
+	curl -sS -N --max-time 0.8 "$U/v1/client/fs/logs/$a?task=executor&type=stdout&follow=true" >"$f" || true
+	assert_equal "$(frames "$f")" '[65536,65536,"executor.stdout.0"] [131072,65536,"executor.stdout.0"] [196608,0,"executor.stdout.0"]'
+	# follow=false ends without it (Destroy sends only a frame with data)
+	req GET "/v1/client/fs/logs/$a?task=executor&type=stdout"
+	assert_equal "$(frames "$BATS_TEST_TMPDIR/body")" '[65536,65536,"executor.stdout.0"] [131072,65536,"executor.stdout.0"]'
+}
+
+@test "logs: writes within 200 ms merge into one frame with the first chunk's offset" {
+	start
+	parent
+	behave '{"job":"ci","hold":true,"logs":[{"at":1.5,"data":"0123456789"},{"at":1.52,"data":"0123456789"},{"at":1.54,"data":"0123456789"}]}'
+	dispatch
+	wait_for "/v1/job/$(enc "$child")/allocations" '.[0].TaskStates.executor.StartedAt != null'
+	a=$(first_alloc "$child")
+	f=$BATS_TEST_TMPDIR/f
+	curl -sS -N --max-time 2.5 "$U/v1/client/fs/logs/$a?task=executor&type=stdout&follow=true" >"$f" || true
+	# three chunks read one by one, sent as one frame (or two, when the
+	# 200 ms ticker fell between two writes)
+	run frames "$f"
+	echo "$output"
+	[ "$output" != '[30,30,"executor.stdout.0"]' ] ||
+		skip "the stream opened after the three writes (a loaded machine)"
+	[[ $output == '[10,30,"executor.stdout.0"]' || $output == '[10,10,'*' [20,20,'* || $output == '[10,20,'*' [30,10,'* ]]
+}
+
+@test "logs: the follow_lag fault delays a follow stream, not follow=false" {
+	start
+	parent
+	behave '{"job":"ci","hold":true,"follow_lag":3}'
+	dispatch
+	wait_for "/v1/job/$(enc "$child")/allocations" '.[0].TaskStates.executor.StartedAt != null'
+	a=$(first_alloc "$child")
+	curl -sS -X POST --data "{\"alloc\":\"$a\",\"data\":\"tail\\n\"}" "$U/_emu/nomad/log" >/dev/null
+	run --separate-stderr curl -sS -N --max-time 1 "$U/v1/client/fs/logs/$a?task=executor&type=stdout&follow=true"
+	[[ $output != *Data* ]]
+	[[ $output == *'{}'* ]]
+	req GET "/v1/client/fs/logs/$a?task=executor&type=stdout&plain=true"
+	[ "$body" = tail ]
+	sleep 2.2
+	run --separate-stderr curl -sS -N --max-time 0.8 "$U/v1/client/fs/logs/$a?task=executor&type=stdout&follow=true&plain=true"
+	[ "$output" = tail ]
+}
+
 @test "event stream: heartbeat first, NDJSON batches, inclusive resume, future index" {
 	start
 	parent

@@ -103,10 +103,15 @@ Scenario keys (all optional; times are seconds):
                  older ones are deleted ("file deleted" frames)
   truncate_at    truncate the log file once when it reaches this size
                  ("file truncated" frames)
+  follow_lag     a fault: follow=true log streams see each file as it was
+                 this many seconds ago (a lagging follow stream: the tail
+                 written before the task died comes late); follow=false
+                 streams are not affected
 """
 
 import base64
 import binascii
+import bisect
 import json
 import os
 import random
@@ -553,6 +558,7 @@ class LogFile:
         self.segs = []  # (start, kind, data, phase, length)
         self.size = 0
         self.gen = 0
+        self.hist = []  # (monotonic time, size after a write), for follow_lag
 
     def append(self, data):
         if self.segs and self.segs[-1][1] == "b":
@@ -562,15 +568,23 @@ class LogFile:
         else:
             self.segs.append((self.size, "b", bytearray(data), 0, len(data)))
         self.size += len(data)
+        self.hist.append((time.monotonic(), self.size))
 
     def append_lazy(self, rep, phase, length):
         self.segs.append((self.size, "r", rep, phase, length))
         self.size += length
+        self.hist.append((time.monotonic(), self.size))
+
+    def visible(self, t):
+        """The size the file had at monotonic time t."""
+        i = bisect.bisect_right(self.hist, (t, 1 << 62))
+        return self.hist[i - 1][1] if i else 0
 
     def truncate(self):
         self.segs = []
         self.size = 0
         self.gen += 1
+        self.hist = []
 
     def read(self, off, n):
         out = []
@@ -599,8 +613,9 @@ class LogFile:
 class LogStream:
     """alloc/logs/<task>.<type>.<n> files of one task and type."""
 
-    def __init__(self, rotate_bytes=0, max_files=10, truncate_at=0):
+    def __init__(self, rotate_bytes=0, max_files=10, truncate_at=0, follow_lag=0.0):
         self.files = {0: LogFile()}
+        self.follow_lag = float(follow_lag or 0)
         self.cur = 0
         self.rotate_bytes = int(rotate_bytes or 0)
         self.max_files = max(1, int(max_files or 10))
@@ -1929,7 +1944,7 @@ class NomadEmulator(emucore.Emulator):
         with self.mu:
             for typ in ("stdout", "stderr"):
                 a.logs[(task, typ)] = LogStream(sc.get("rotate_bytes"), sc.get("max_files", mf),
-                                                sc.get("truncate_at"))
+                                                sc.get("truncate_at"), sc.get("follow_lag"))
         run = 0
         while True:
             with Txn(self, "AllocationUpdated") as tx:
@@ -2260,24 +2275,37 @@ class NomadEmulator(emucore.Emulator):
         self._stream_logs(req, resp, ls, "alloc/logs/%s.%s." % (task, typ), follow, plain,
                           origin, offset, a)
 
-    def _start_pos(self, ls, origin, offset):
+    @staticmethod
+    def _closest(ls, desired_idx, offset):
+        """findClosest (client/fs_endpoint.go): the file and the offset in it."""
         idxs = sorted(ls.files)
-        if origin == "start":
-            k = 0
-            off = max(0, offset)
-            while off > ls.files[idxs[k]].size and k < len(idxs) - 1:
-                off -= ls.files[idxs[k]].size
-                k += 1
-            return idxs[k], min(off, ls.files[idxs[k]].size)
-        k = len(idxs) - 1
-        if offset <= 0:
-            return idxs[k], 0  # the origin=end&offset=0 quirk (#18368)
-        off = offset
-        while off > ls.files[idxs[k]].size and k > 0:
-            off -= ls.files[idxs[k]].size
-            k -= 1
-        size = ls.files[idxs[k]].size
-        return idxs[k], max(0, size - off)
+        i = 0
+        while i < len(idxs) and idxs[i] < desired_idx:
+            i += 1
+        if i == len(idxs):
+            i = len(idxs) - 1
+        while True:
+            s = ls.files[idxs[i]].size
+            if offset == 0:
+                break
+            if offset < 0:
+                if s + offset >= 0:
+                    offset = s + offset
+                    break
+                if i == 0:
+                    offset = 0
+                    break
+                offset += s
+                i -= 1
+            else:
+                if offset <= s:
+                    break
+                if i == len(idxs) - 1:
+                    offset = s
+                    break
+                offset -= s
+                i += 1
+        return idxs[i], offset
 
     @staticmethod
     def _client_gone(handler):
@@ -2292,112 +2320,162 @@ class NomadEmulator(emucore.Emulator):
         return False
 
     def _stream_logs(self, req, resp, ls, prefix, follow, plain, origin, offset, alloc):
-        hb = self.args.log_heartbeat
-        ctype = "text/plain" if plain else "application/json"
-        with self.mu:
-            idx, off = self._start_pos(ls, origin, offset)
-            gen = ls.files[idx].gen
-        resp.start(200, [("Content-Type", ctype), ("Vary", "Accept-Encoding")], chunked=True)
-        fname = (prefix + "%d") % idx
-        fbuf = bytearray()
-        foff = 0
-        fstart = 0.0
-        next_hb = time.monotonic() + hb
-        next_gone = time.monotonic() + 0.5
-        b64 = base64.b64encode
-        chunk = (1 << 20) if plain else FRAME_SIZE
+        """Nomad's logsImpl + streamFile + StreamFramer, step by step.
 
-        def frame(o, data, fn, event=None):
+        The reader reads the file in 64 KiB chunks and hands each to the
+        framer with the file offset *after* the chunk (streamFile).  The
+        framer (client/lib/streamframer/framer.go Send) merges chunks of the
+        same File and FileEvent into one frame, whose Offset is the one given
+        with its first chunk; when 64 KiB or more are pending it sends 64 KiB
+        and adds 64 KiB to the Offset without clearing the frame, so the next
+        frames of that run carry an inflated Offset.  A 200 ms ticker sends
+        what is pending (even nothing: a frame with Offset and File, no Data)
+        and clears the frame; the next chunk then gives the true, smaller
+        offset.  A 1 s ticker sends {} heartbeats.  Plain mode sends the same
+        frames' Data bare.  follow=false streams the files that existed at
+        the start to their end and flushes what is pending (Destroy).
+        Fault: the stream's follow_lag (scenario key) makes a follow stream
+        see each file as it was that many seconds ago."""
+        hb = self.args.log_heartbeat
+        lag = ls.follow_lag if follow else 0.0
+        ctype = "text/plain" if plain else "application/json"
+        b64 = base64.b64encode
+        resp.start(200, [("Content-Type", ctype), ("Vary", "Accept-Encoding")], chunked=True)
+        t0 = time.monotonic()
+        tick = {"flush": t0 + BATCH_WINDOW, "hb": t0 + hb, "gone": t0 + 0.5}
+        fr = {"cleared": True, "off": 0, "file": "", "event": "", "buf": bytearray()}
+        out = []
+
+        def frame(o, data, fn, event=""):
             s = '{"Offset":%d' % o if o else "{"
             if data:
                 s += (',' if o else '') + '"Data":"' + b64(data).decode() + '"'
-            s += (',' if len(s) > 1 else '') + '"File":' + json.dumps(fn)
+            if fn:
+                s += (',' if len(s) > 1 else '') + '"File":' + json.dumps(fn)
             if event:
                 s += ',"FileEvent":"%s"' % event
             return (s + "}").encode()
 
+        def emit(o, data, fn, event):
+            if plain:
+                if data:
+                    out.append(bytes(data))
+            else:
+                out.append(frame(o, data, fn, event))
+
+        def send():  # StreamFramer.send: what is pending (up to 64 KiB), then Clear
+            d = bytes(fr["buf"][:FRAME_SIZE])
+            del fr["buf"][:FRAME_SIZE]
+            emit(fr["off"], d, fr["file"], fr["event"])
+            fr.update(cleared=True, off=0, file="", event="")
+
+        def framer_send(fn, event, data, o):  # StreamFramer.Send
+            if not fr["cleared"] and (fr["file"] != fn or fr["event"] != event):
+                send()
+            if fr["cleared"]:
+                fr.update(cleared=False, off=o, file=fn, event=event)
+            fr["buf"] += data
+            force = not fr["buf"] and event != ""
+            while len(fr["buf"]) >= FRAME_SIZE or force:
+                force = False
+                d = bytes(fr["buf"][:FRAME_SIZE])
+                del fr["buf"][:FRAME_SIZE]
+                emit(fr["off"], d, fr["file"], fr["event"])
+                fr["off"] += len(d)
+
+        def ticks(now):
+            if now >= tick["flush"]:
+                if not fr["cleared"]:
+                    send()
+                while tick["flush"] <= now:  # a Ticker drops the ticks it missed
+                    tick["flush"] += BATCH_WINDOW
+            if now >= tick["hb"]:
+                if not plain:
+                    out.append(b"{}")
+                while tick["hb"] <= now:
+                    tick["hb"] += hb
+
+        # the reader: logsImpl's loop over files, streamFile's over chunks
+        rd = {"open": True, "next": 0, "offset": offset, "f": None, "idx": 0, "off": 0,
+              "gen": 0, "name": "", "event": "", "cancel": False, "exit": False}
+        if origin == "end":
+            rd["next"], rd["offset"] = 1 << 62, -offset
+
+        def open_file():
+            if not follow:
+                max_index = max(ls.files)
+            idx, off = self._closest(ls, rd["next"], rd["offset"])
+            if not follow and idx > max_index:
+                return False
+            rd.update(open=False, idx=idx, off=off, f=ls.files[idx], gen=ls.files[idx].gen,
+                      name=(prefix + "%d") % idx, event="", cancel=False, exit=False)
+            if not follow and idx == max_index:
+                rd["cancel"] = rd["exit"] = True
+            return True
+
+        def next_file():
+            rd.update(open=True, next=rd["idx"] + 1, offset=0)
+
+        def read_step(now):
+            """One step of the reader: 'data', 'wait' or 'done'."""
+            if rd["open"] and not open_file():
+                return "done"
+            f = rd["f"]
+            if f.gen != rd["gen"]:  # changes.Truncated: a new reader at 0
+                rd.update(off=0, gen=f.gen, event="file truncated")
+            size = f.visible(now - lag) if lag else f.size
+            n = min(max(0, size - rd["off"]), FRAME_SIZE)
+            data = f.read(rd["off"], n) if n else b""
+            rd["off"] += len(data)
+            if data or rd["event"]:
+                framer_send(rd["name"], rd["event"], data, rd["off"])
+                rd["event"] = ""
+            if data:
+                return "data"
+            # EOF
+            if rd["cancel"]:
+                if rd["exit"]:
+                    return "done"
+                next_file()
+                return "data"
+            if ls.files.get(rd["idx"]) is not f:  # changes.Deleted
+                framer_send(rd["name"], "file deleted", b"", rd["off"])
+                next_file()
+                return "data"
+            if size == f.size and any(i > rd["idx"] for i in ls.files):
+                rd["cancel"] = True  # eofCancelCh: read once more, then the next file
+                return "data"
+            return "wait"
+
         while True:
-            out = []
-            done = False
-            beat = False
-            gone = False
+            done = gone = False
             with self.mu:
                 while True:
-                    f = ls.files.get(idx)
                     now = time.monotonic()
                     if self.allocs.get(alloc.d["ID"]) is not alloc:  # GC'd meanwhile
                         gone = True
                         break
-                    if f is None:  # rotated away
-                        if fbuf:
-                            out.append(frame(foff, fbuf, fname))
-                            fbuf = bytearray()
-                        if not plain:
-                            out.append(frame(off, b"", fname, "file deleted"))
-                        later = [i for i in ls.files if i > idx]
-                        idx = min(later) if later else ls.cur
-                        off, gen, fname = 0, ls.files[idx].gen, (prefix + "%d") % idx
-                        continue
-                    if f.gen != gen:
-                        if fbuf:
-                            out.append(frame(foff, fbuf, fname))
-                            fbuf = bytearray()
-                        gen = f.gen
-                        data = f.read(0, chunk)
-                        off = len(data)
-                        if plain:
-                            out.append(data)
-                        else:
-                            out.append(frame(off, data, fname, "file truncated"))
-                        break
-                    if off < f.size:
-                        n = min(f.size - off, chunk - len(fbuf))
-                        data = f.read(off, n)
-                        off += len(data)
-                        if plain:
-                            out.append(data)
-                            break
-                        if not fbuf:
-                            foff, fstart = off, now
-                        fbuf += data
-                        if len(fbuf) >= FRAME_SIZE:
-                            out.append(frame(foff, fbuf, fname))
-                            fbuf = bytearray()
-                            break
-                        continue
-                    if idx < ls.cur:
-                        if fbuf:
-                            out.append(frame(foff, fbuf, fname))
-                            fbuf = bytearray()
-                        later = [i for i in ls.files if i > idx]
-                        idx = min(later)
-                        off, gen, fname = 0, ls.files[idx].gen, (prefix + "%d") % idx
-                        if out:
-                            break
-                        continue
-                    # at the end of the newest file
-                    if fbuf and (not follow or now - fstart >= BATCH_WINDOW):
-                        out.append(frame(foff, fbuf, fname))
-                        fbuf = bytearray()
-                    if not follow:
+                    ticks(now)
+                    st = read_step(now)
+                    if st == "done":
+                        if not fr["cleared"] and fr["buf"]:  # Destroy: the partial frame
+                            emit(fr["off"], bytes(fr["buf"][:FRAME_SIZE]), fr["file"], fr["event"])
                         done = True
-                    if out or done:
                         break
-                    if not plain and now >= next_hb:
-                        beat = True
+                    if st == "data":
+                        if len(out) >= 16:
+                            break
+                        continue
+                    if out or now >= tick["gone"]:
                         break
-                    if now >= next_gone:
-                        break
-                    waits = [next_gone - now]
-                    if not plain:
-                        waits.append(next_hb - now)
-                    if fbuf:
-                        waits.append(fstart + BATCH_WINDOW - now)
-                    self.cond.wait(max(0.005, min(waits)))
+                    waits = [tick["gone"], tick["flush"], tick["hb"]]
+                    if lag:
+                        waits.append(now + 0.05)
+                    self.cond.wait(max(0.005, min(waits) - now))
             if gone:
                 # an error after the first byte is appended as text (derived)
                 if not plain:
-                    out.append(frame(off, b"", fname, "file deleted"))
+                    out.append(frame(rd["off"], b"", rd["name"], "file deleted"))
                 out.append(("failed to list entries: open %s/%s/alloc/logs: no such file or "
                             "directory" % (self.exec_dir or "/var/nomad/alloc",
                                            alloc.d["ID"])).encode())
@@ -2405,17 +2483,15 @@ class NomadEmulator(emucore.Emulator):
                 resp.end()
                 req.handler.close_connection = True
                 return
-            now = time.monotonic()
-            if not plain and (beat or now >= next_hb):
-                out.append(b"{}")
-                next_hb = now + hb
             if out:
                 resp.write(out[0] if len(out) == 1 else b"".join(out))
+                out.clear()
             if done:
                 resp.end()
                 return
-            if now >= next_gone:
-                next_gone = now + 0.5
+            now = time.monotonic()
+            if now >= tick["gone"]:
+                tick["gone"] = now + 0.5
                 if self._client_gone(req.handler):
                     raise emucore.Cut()
 
