@@ -3,20 +3,36 @@
  * replay.c: the main() of bin/alba-fuzz-<name>, the gcc build of a harness:
  * each argument is a corpus file, or a directory whose files are read in
  * turn, and each file's bytes go once through LLVMFuzzerTestOneInput.  A
- * crash crashes it (and valgrind or ASan says where); otherwise it prints
- * how many inputs it ran on stdout and exits 0.  No libFuzzer needed.
+ * crash crashes it, naming the file on stderr (valgrind or ASan say
+ * where); otherwise it prints how many inputs it ran on stdout and exits
+ * 0.  No libFuzzer needed.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "alba.h"
 #include "fuzz.h"
 
 static const char usage_str[] = "usage: alba-fuzz-<harness> file|dir ...";
+static const char *current;	/* the file being run */
+
+/* Name the input that crashed, then crash as before. */
+static void
+on_crash(int sig)
+{
+	static const char m1[] = ": fatal: crashed on ";
+	(void)!write(2, alba_prog, strlen(alba_prog));
+	(void)!write(2, m1, sizeof m1 - 1);
+	(void)!write(2, current, strlen(current));
+	(void)!write(2, "\n", 1);
+	raise(sig);
+}
 
 /* Read the whole file into a fresh buffer (a 0-byte file gives a 1-byte
  * buffer of length 0). */
@@ -52,6 +68,7 @@ run_file(const char *path)
 	size_t n;
 	unsigned char *buf = slurp(path, &n);
 
+	current = path;
 	LLVMFuzzerTestOneInput(buf, n);
 	free(buf);
 	return 1;
@@ -103,6 +120,10 @@ main(int argc, char *argv[])
 	alba_prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	if (argc < 2)
 		alba_dieusage(usage_str);
+	struct sigaction sa = { .sa_handler = on_crash, .sa_flags = SA_RESETHAND };
+	sigaction(SIGABRT, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
 	for (i = 1; i < argc; i++) {
 		if (stat(argv[i], &st) == -1)
 			alba_die(ALBA_PERM, "%s: %s", argv[i], strerror(errno));
