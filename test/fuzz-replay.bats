@@ -50,6 +50,10 @@ replay() {
 	replay config
 }
 
+@test "the event-stream reader replays its corpus" {
+	replay eventstream
+}
+
 @test "a replay refuses a file it cannot read" {
 	run -100 "$ALBA_BIN/alba-fuzz-form" "$BATS_TEST_TMPDIR/missing"
 	assert_output --partial "alba-fuzz-form: fatal: "
