@@ -103,7 +103,9 @@ grow(struct alba_framer *fr, size_t need)
 	return 0;
 }
 
-/* Decode a run of base64 characters of the Data string. */
+/* Decode a run of base64 characters of the Data string.  Characters after
+ * the padding are refused with the same message whether they come in the
+ * same piece (the strict bulk decoder refuses them) or in a later one. */
 static int
 data_run(struct alba_framer *fr, const char *p, size_t n)
 {
@@ -116,7 +118,7 @@ data_run(struct alba_framer *fr, const char *p, size_t n)
 		return fail(fr, "a frame's Data is over %zu characters of base64 "
 		    "(Nomad's frames hold at most 64 KiB)", ALBA_FRAME_MAXB64);
 	if (fr->padded)
-		return fail(fr, "a frame's Data is not base64 (characters after the padding)");
+		return fail(fr, "a frame's Data is not base64");
 	if (grow(fr, fr->len + (fr->nquad + n) / 4 * 3 + 3))
 		return -1;
 	while (fr->nquad && n) {
@@ -131,8 +133,7 @@ data_run(struct alba_framer *fr, const char *p, size_t n)
 			if (fr->quad[3] == '=') {
 				fr->padded = 1;
 				if (n)
-					return fail(fr, "a frame's Data is not base64 "
-					    "(characters after the padding)");
+					return fail(fr, "a frame's Data is not base64");
 			}
 		}
 	}
@@ -147,7 +148,7 @@ data_run(struct alba_framer *fr, const char *p, size_t n)
 	}
 	if (n - bulk) {
 		if (fr->padded)
-			return fail(fr, "a frame's Data is not base64 (characters after the padding)");
+			return fail(fr, "a frame's Data is not base64");
 		memcpy(fr->quad, p + bulk, n - bulk);
 		fr->nquad = (int)(n - bulk);
 	}
