@@ -54,6 +54,10 @@ replay() {
 	replay eventstream
 }
 
+@test "the log-frame decoder replays its corpus" {
+	replay logframe
+}
+
 @test "a replay refuses a file it cannot read" {
 	run -100 "$ALBA_BIN/alba-fuzz-form" "$BATS_TEST_TMPDIR/missing"
 	assert_output --partial "alba-fuzz-form: fatal: "
