@@ -37,6 +37,11 @@ LIBA = $(OBJ)/libalba.a
 UNIT = $(BIN)/alba-unit
 SCRIPTS = scripts/alba-serve scripts/alba-listen
 DATA = $(wildcard share/albatros/*)
+# The fuzz harnesses (fuzz/<name>.c): bin/alba-fuzz-<name> is the gcc build
+# that replays a corpus (test/fuzz-replay.bats), build-fuzz/<name> the
+# libFuzzer one (make fuzz).
+FUZZERS = $(filter-out replay,$(basename $(notdir $(wildcard fuzz/*.c))))
+REPLAYS = $(FUZZERS:%=$(BIN)/alba-fuzz-%)
 MANS = $(wildcard man/*.[1-8])
 
 ifeq ($(V),1)
@@ -47,7 +52,7 @@ Q = @
 qecho = @printf '  %-6s %s\n'
 endif
 
-all: $(BINS) $(UNIT)
+all: $(BINS) $(UNIT) $(REPLAYS)
 
 $(OBJ)/lib/%.o: lib/%.c lib/*.h | $(OBJ)/lib
 	$(qecho) CC $<
@@ -73,7 +78,15 @@ $(UNIT): $(OBJ)/test/alba-unit.o $(LIBA) | $(BIN)
 	$(qecho) LD $@
 	$(Q)$(CC) $(ALBA_LDFLAGS) -o $@ $< $(LIBA) $(LIBS)
 
-$(OBJ)/lib $(OBJ)/cmd $(OBJ)/test $(BIN):
+$(OBJ)/fuzz/%.o: fuzz/%.c fuzz/fuzz.h lib/*.h | $(OBJ)/fuzz
+	$(qecho) CC $<
+	$(Q)$(CC) $(ALBA_CPPFLAGS) $(CPPFLAGS) $(ALBA_CFLAGS) -c -o $@ $<
+
+$(BIN)/alba-fuzz-%: $(OBJ)/fuzz/%.o $(OBJ)/fuzz/replay.o $(LIBA) | $(BIN)
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALBA_LDFLAGS) -o $@ $< $(OBJ)/fuzz/replay.o $(LIBA) $(LIBS)
+
+$(OBJ)/lib $(OBJ)/cmd $(OBJ)/test $(OBJ)/fuzz $(BIN):
 	$(Q)mkdir -p $@
 
 # ---- the demo and the tests
@@ -126,6 +139,45 @@ check-valgrind: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)ALBA_BIN=$(abspath $(BIN)) ALBA_VALGRIND=1 test/run
 
+# libFuzzer on each harness for FUZZ_SECONDS (FUZZERS=... picks some),
+# with ASan and UBSan; new inputs go to build-fuzz/corpus/<name>, what
+# crashes to build-fuzz/crash-<name>-*.  Needs clang (scripts/alba-deps
+# fuzz).  The committed corpus is fuzz/corpus/<name>: add an input there
+# (minimised with -merge=1) when it finds something new.
+# Leaks: libjq 1.6 leaks on some parse errors, suppressed by name
+# (test/lsan.supp), and the name is only seen with the slow unwinder
+# (Debian's libjq has no frame pointers), ten times slower.  So the run
+# looks for crashes only, then every input it kept (each one found new
+# code) runs again with leak detection.
+FUZZ_SECONDS ?= 60
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_LEAKS = ASAN_OPTIONS=fast_unwind_on_malloc=0:malloc_context_size=8 \
+	LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp):print_suppressions=0
+
+fuzz: fuzz-build
+	$(Q)for f in $(FUZZERS); do \
+		mkdir -p build-fuzz/corpus/$$f fuzz/corpus/$$f; \
+		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+		ASAN_OPTIONS=detect_leaks=0 build-fuzz/$$f -max_len=4096 -timeout=10 \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=build-fuzz/crash-$$f- \
+			build-fuzz/corpus/$$f fuzz/corpus/$$f || exit; \
+		echo "fuzz: $$f: the inputs it kept, for leaks"; \
+		$(FUZZ_LEAKS) build-fuzz/$$f -runs=0 -artifact_prefix=build-fuzz/crash-$$f- \
+			build-fuzz/corpus/$$f fuzz/corpus/$$f || exit; \
+	done
+
+# The libFuzzer builds only.
+fuzz-build:
+	$(Q)scripts/alba-deps fuzz
+	$(Q)$(MAKE) --no-print-directory O=build-fuzz CC=clang \
+		SAN='$(FUZZ_SAN) -fsanitize=fuzzer-no-link' $(FUZZERS:%=build-fuzz/%)
+
+build-fuzz/%: fuzz/%.c fuzz/fuzz.h $(LIBA)
+	$(qecho) LD $@
+	$(Q)$(CC) $(ALBA_CPPFLAGS) $(CPPFLAGS) $(ALBA_CFLAGS) -fsanitize=fuzzer \
+		-o $@ $< $(LIBA) $(LIBS)
+
 # ---- install
 
 install: all
@@ -157,8 +209,8 @@ uninstall:
 	$(Q)rmdir "$(DESTDIR)$(DATADIR)" 2>/dev/null || true
 
 clean:
-	rm -rf obj bin build-asan
+	rm -rf obj bin build-asan build-fuzz
 
-.PHONY: all demo check lint deps bench check-asan check-valgrind mutate install uninstall clean
+.PHONY: all demo check lint deps bench check-asan check-valgrind mutate fuzz fuzz-build install uninstall clean
 # Keep the objects make would see as intermediate.
 .SECONDARY:

@@ -101,7 +101,9 @@ grow(struct alba_framer *fr, size_t need)
 	return 0;
 }
 
-/* Decode a run of base64 characters of the Data string. */
+/* Decode a run of base64 characters of the Data string.  Characters after
+ * the padding are refused with the same message whether they come in the
+ * same piece (the strict bulk decoder refuses them) or in a later one. */
 static int
 data_run(struct alba_framer *fr, const char *p, size_t n)
 {
@@ -114,7 +116,7 @@ data_run(struct alba_framer *fr, const char *p, size_t n)
 		return fail(fr, "a frame's Data is over %zu characters of base64 "
 		    "(Nomad's frames hold at most 64 KiB)", ALBA_FRAME_MAXB64);
 	if (fr->padded)
-		return fail(fr, "a frame's Data is not base64 (characters after the padding)");
+		return fail(fr, "a frame's Data is not base64");
 	if (grow(fr, fr->len + (fr->nquad + n) / 4 * 3 + 3))
 		return -1;
 	while (fr->nquad && n) {
@@ -129,8 +131,7 @@ data_run(struct alba_framer *fr, const char *p, size_t n)
 			if (fr->quad[3] == '=') {
 				fr->padded = 1;
 				if (n)
-					return fail(fr, "a frame's Data is not base64 "
-					    "(characters after the padding)");
+					return fail(fr, "a frame's Data is not base64");
 			}
 		}
 	}
@@ -145,7 +146,7 @@ data_run(struct alba_framer *fr, const char *p, size_t n)
 	}
 	if (n - bulk) {
 		if (fr->padded)
-			return fail(fr, "a frame's Data is not base64 (characters after the padding)");
+			return fail(fr, "a frame's Data is not base64");
 		memcpy(fr->quad, p + bulk, n - bulk);
 		fr->nquad = (int)(n - bulk);
 	}

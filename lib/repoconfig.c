@@ -170,15 +170,13 @@ kv_send(const struct alba_service *c, const struct alba_request *rq,
 	}
 }
 
-/* The configuration object in a KV answer (a JSON array of entries), or an
- * invalid with a message. */
-static jv
-decode(const struct alba_response *r, const char *key)
+jv
+alba_config_decode(const char *body, size_t len, const char *key)
 {
-	jv arr = jv_parse_sized(r->body ? r->body : "", (int)r->len), ent = jv_invalid(), v;
+	jv arr = jv_parse_sized(body ? body : "", (int)len), ent = jv_invalid(), v;
 	int i, n;
 	unsigned char *buf;
-	size_t len;
+	size_t vlen;
 
 	if (jv_get_kind(arr) != JV_KIND_ARRAY) {
 		jv_free(arr);
@@ -208,18 +206,18 @@ decode(const struct alba_response *r, const char *key)
 		jv_free(v);
 		return jv_invalid_with_msg(jv_string("consul's Value is not a string"));
 	}
-	len = (size_t)jv_string_length_bytes(jv_copy(v));
-	if ((buf = malloc(len / 4 * 3 + 3)) == NULL) {
+	vlen = (size_t)jv_string_length_bytes(jv_copy(v));
+	if ((buf = malloc(vlen / 4 * 3 + 3)) == NULL) {
 		jv_free(v);
 		return jv_invalid_with_msg(jv_string("out of memory"));
 	}
-	len = alba_b64_decode(jv_string_value(v), len, buf, ALBA_B64_STD);
+	vlen = alba_b64_decode(jv_string_value(v), vlen, buf, ALBA_B64_STD);
 	jv_free(v);
-	if (len == (size_t)-1) {
+	if (vlen == (size_t)-1) {
 		free(buf);
 		return jv_invalid_with_msg(jv_string("consul's Value is not base64"));
 	}
-	v = alba_doc_parse((const char *)buf, len);
+	v = alba_doc_parse((const char *)buf, vlen);
 	free(buf);
 	return v;
 }
@@ -266,7 +264,7 @@ alba_config_fetch_code(const struct alba_service *consul, const char *repo_url,
 	else if (rc || r.status != 200)
 		st = refusal(consul, rc, &r, "read", key, code, err, errlen);
 	else {
-		jv cfg = decode(&r, key);
+		jv cfg = alba_config_decode(r.body, r.len, key);
 		if (!jv_is_valid(cfg)) {
 			jv msg = jv_invalid_get_msg(cfg);
 			st = fail(code, "bad_config", err, errlen, 502,

@@ -37,6 +37,13 @@ int alba_config_fetch_code(const struct alba_service *consul,
     const char *repo_url, jv *config, const char **code, char *err,
     size_t errlen);
 
+/* The configuration in Consul's answer to GET /v1/kv/<key> (body, len
+ * bytes: a JSON array of entries): the Value of the entry named key,
+ * decoded from base64 and parsed as a JSON object; or an invalid with a
+ * message (not an array, no such entry, no Value, not base64, not a JSON
+ * object).  Borrows body and key. */
+jv alba_config_decode(const char *body, size_t len, const char *key);
+
 /* config.namespace, or "ci" when absent or empty.  Borrows config: the
  * string lives as long as config does. */
 const char *alba_config_namespace(jv config);

@@ -15,6 +15,7 @@
 #include "buildreport.h"
 #include "http.h"
 #include "json.h"
+#include "ndjson.h"
 #include "nomadjson.h"
 
 struct watch {
@@ -25,9 +26,7 @@ struct watch {
 	jv queue;		/* batches parsed, not yet handled */
 	unsigned long long last;	/* index of the last batch handled */
 	unsigned long long asked;	/* the index the stream was opened with */
-	char *line;
-	size_t len, cap;
-	int overflow;
+	struct alba_ndjson nd;	/* the stream's lines */
 	double last_byte;
 	size_t bytes;		/* of this connection's body */
 	char head[96];		/* its first bytes, for a refusal's message */
@@ -52,36 +51,9 @@ on_stream(char *data, size_t size, size_t nmemb, void *arg)
 		w->head[w->bytes + (k < n ? k : n)] = 0;
 	}
 	w->bytes += n;
-	for (i = 0; i < n; i++) {
-		char c = data[i];
-		if (c != '\n') {
-			if (w->overflow)
-				continue;
-			if (w->len + 1 >= w->cap) {
-				size_t nc = w->cap ? w->cap * 2 : 65536;
-				char *nl;
-				if (nc > ((size_t)64 << 20) || (nl = realloc(w->line, nc)) == NULL) {
-					w->overflow = 1;
-					continue;
-				}
-				w->line = nl;
-				w->cap = nc;
-			}
-			w->line[w->len++] = c;
-			continue;
-		}
-		if (w->overflow)
-			alba_warn("an event stream line over 64 MiB was dropped");
-		else if (w->len > 0) {
-			jv v = jv_parse_sized(w->line, (int)w->len);
-			if (jv_get_kind(v) == JV_KIND_OBJECT)
-				w->queue = jv_array_append(w->queue, v);
-			else
-				jv_free(v);
-		}
-		w->len = 0;
-		w->overflow = 0;
-	}
+	w->queue = alba_ndjson_feed(&w->nd, data, n, w->queue);
+	for (i = 0; i < w->nd.dropped; i++)
+		alba_warn("an event stream line over 64 MiB was dropped");
 	return n;
 }
 
@@ -399,6 +371,7 @@ alba_watch(struct alba_reporter *r, const char *ns, double idle_s)
 	int empty = 0;
 
 	memset(&w, 0, sizeof w);
+	alba_ndjson_init(&w.nd, (size_t)64 << 20);
 	w.r = r;
 	w.ns = ns;
 	w.reported = jv_object();
@@ -433,8 +406,7 @@ alba_watch(struct alba_reporter *r, const char *ns, double idle_s)
 			alba_die(ALBA_TEMP, "unable to initialise libcurl");
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, &w);
-		w.len = 0;
-		w.overflow = 0;
+		alba_ndjson_reset(&w.nd);
 		w.bytes = 0;
 		w.head[0] = 0;
 		w.last_byte = alba_mono_s();

@@ -399,3 +399,15 @@ b64() { printf '%s' "$1" | base64 -w0; }
 	[ "$output" = "" ]
 	grep -Fx "alba-logs: fatal: a frame's Data is over 1048576 characters of base64 (Nomad's frames hold at most 64 KiB)" <<<"$stderr"
 }
+
+@test "-F: Data after its padding gets one message wherever the stream was cut" {
+	f='"File":"alloc/logs/executor.stderr.0"'
+	run -100 --separate-stderr alba-logs -F -r <<<"{\"Offset\":1,\"Data\":\"QQ==QQ==\",$f}"
+	assert_equal "$stderr" "alba-logs: fatal: a frame's Data is not base64"
+	# The same bytes in two reads, cut right after the padding (found by
+	# fuzz/logframe.c: the second piece had its own message).
+	run -100 --separate-stderr alba-logs -F -r < <(printf '{"Offset":1,"Data":"QQ=='
+		sleep 1
+		printf 'QQ==",%s}' "$f")
+	assert_equal "$stderr" "alba-logs: fatal: a frame's Data is not base64"
+}
