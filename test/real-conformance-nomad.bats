@@ -491,3 +491,27 @@ p_event_stream() {
 @test "logs: follow stays open, heartbeats; follow=false ends" { both p_logs_follow; }
 @test "raw_exec: meta env and the payload file" { both p_exec_env; }
 @test "event stream: heartbeat, batches, topics, transport" { both p_event_stream; }
+
+# The builder's job: what test/emu/hcl2nomad.py (the emulators' HCL path)
+# makes of each job spec must be what the real Nomad's parser makes of it,
+# leaf by leaf; and both register.  NodePool is filled in at registration
+# (1.6.3's /v1/jobs/parse leaves it empty).
+@test "the builder: hcl2nomad.py agrees with POST /v1/jobs/parse, and both register" {
+	local f h=$BATS_TEST_TMPDIR/h2n.json r=$BATS_TEST_TMPDIR/real.json
+	for f in hcl/builder.hcl hcl/demo.hcl test/fixtures/builder-test.hcl; do
+		python3 "$TOP/test/emu/hcl2nomad.py" "$TOP/$f" | jq .Job >"$h"
+		jq -n --rawfile hcl "$TOP/$f" '{JobHCL: $hcl, Canonicalize: true}' |
+			curl -sSf -X POST --data-binary @- "$REAL_U/v1/jobs/parse" >"$r"
+		run jq -r --slurpfile r "$r" '. as $h | $r[0] as $real | [paths(scalars or . == null)]
+			| map(. as $p | select($p != ["NodePool"] and ($h | getpath($p)) != ($real | getpath($p)))
+			  | "\($p | map(tostring) | join(".")): hcl2nomad \($h | getpath($p) | tojson), nomad \($real | getpath($p) | tojson)")
+			| .[]' "$h"
+		assert_output ''
+		jq -c '{Job: .}' "$h" >"$h.reg"
+		jq -c '{Job: .}' "$r" >"$r.reg"
+		for U in "$EMU_U $h" "$REAL_U $h" "$REAL_U $r"; do
+			TMPD=$BATS_TEST_TMPDIR U=${U% *} req PUT /v1/jobs --data-binary "@${U#* }.reg"
+			[ "$code" = 200 ] || { echo "$f: $U: $code $body" >&2; return 1; }
+		done
+	done
+}
