@@ -1503,7 +1503,7 @@ class NomadEmulator(emucore.Emulator):
     def list_jobs(self, req, resp):
         ns = self.ns(req)
         if ns != "*":
-            self.check(req, ["list-jobs", "read-job"], ns)
+            self.check(req, ["list-jobs"], ns)
         prefix = req.arg("prefix", "")
         flt = req.arg("filter", "")
         expr = None
