@@ -198,3 +198,49 @@ p_delete_cas() {
 @test "blocking query: the wait, a wake-up, index=0" { both p_blocking; }
 @test "bad wait, index, ns, dc, //, 413, 405" { both p_bad_query; }
 @test "DELETE and cas" { both p_delete_cas; }
+
+# ---- with ACLs: a second real Consul, default policy deny, and the
+# emulator with the same tokens
+
+# p_acl: the 403s and the token sources.
+p_acl() {
+	req "/v1/kv/albatros/k"
+	say anonymous "$code $(jq -Rsc . <"$B")"
+	say content-type "$(hdr Content-Type)"
+	say default-acl "$(hdr X-Consul-Default-Acl-Policy)"
+	req "/v1/kv/albatros/k" -H "X-Consul-Token: $NOPE"
+	say unknown "$code $(jq -Rsc . <"$B")"
+	req "/v1/kv/secret/k" -H "X-Consul-Token: $GOOD"
+	say lacking "$code $(sed -E 's/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/ACCESSOR/' "$B")"
+	req "/v1/kv/albatros/k" -H "X-Consul-Token: $GOOD"; say x-consul-token "$code"
+	req "/v1/kv/albatros/k" -H "Authorization: bEaReR $GOOD extra"; say bearer-any-case "$code"
+	req "/v1/kv/albatros/k?token=$GOOD"; say query "$code"
+	req "/v1/kv/albatros/k" -H "Authorization: Basic $GOOD"; say basic "$code"
+	req "/v1/kv/albatros/k?token=$NOPE" -H "X-Consul-Token: $GOOD"; say query-wins "$code $(cat "$B")"
+	req "/v1/kv/albatros/k" -H "X-Consul-Token: $NOPE" -H "Authorization: Bearer $GOOD"; say header-wins "$code $(cat "$B")"
+	req "/v1/kv/secret/?recurse" -H "X-Consul-Token: $GOOD"
+	say recurse-unreadable "$code $(hdr X-Consul-Results-Filtered-By-Acls)"
+}
+
+@test "ACL: anonymous, unknown token, lacking permission, token sources and precedence" {
+	local emu_u=$EMU_U real_u=$REAL_U
+	GOOD=$(python3 -c 'import uuid; print(uuid.uuid4())')
+	NOPE=$(python3 -c 'import uuid; print(uuid.uuid4())')
+	REAL_DIR=$BATS_TEST_TMPDIR real_consul_start acl
+	local m=$REAL_CONSUL_MGMT
+	curl -sSf -X PUT -H "X-Consul-Token: $m" --data '{"Name":"albatros","Rules":"key_prefix \"albatros/\" { policy = \"read\" }"}' \
+		"$CONSUL_URL/v1/acl/policy" >/dev/null
+	curl -sSf -X PUT -H "X-Consul-Token: $m" --data "{\"SecretID\":\"$GOOD\",\"Policies\":[{\"Name\":\"albatros\"}]}" \
+		"$CONSUL_URL/v1/acl/token" >/dev/null
+	REAL_U=$CONSUL_URL
+	emu_start consul --pretty --acl --token "$GOOD=albatros/" --management-token "$m"
+	EMU_U=$CONSUL_URL
+	for U in "$EMU_U" "$REAL_U"; do
+		curl -sSf -X PUT -H "X-Consul-Token: $m" -d v "$U/v1/kv/albatros/k" >/dev/null
+		curl -sSf -X PUT -H "X-Consul-Token: $m" -d v "$U/v1/kv/secret/k" >/dev/null
+	done
+	run both p_acl
+	REAL_DIR=$BATS_TEST_TMPDIR real_stop
+	EMU_U=$emu_u REAL_U=$real_u
+	[ "$status" = 0 ] || { echo "$output"; return 1; }
+}

@@ -14,7 +14,7 @@ load helpers
 setup_file() {
 	# One emulator and one real Nomad for the file: each test's jobs have
 	# names of their own.  (chunked: the event stream's transport in 1.6.3)
-	EMU_DIR=$BATS_FILE_TMPDIR emu_start nomad --exec --log-heartbeat 1 --event-heartbeat 10 \
+	EMU_DIR=$BATS_FILE_TMPDIR emu_start nomad --exec --log-heartbeat 1 \
 		--event-transport chunked
 	EMU_U=$NOMAD_URL
 	real_nomad_start
