@@ -32,11 +32,14 @@ setup() {
 }
 
 # both PROBE [ARGS...]: the probe's lines from the emulator and from the real
-# Nomad must be the same, and not empty.
+# Nomad, asked at the same time, must be the same, and not empty.
 both() {
-	local d=$BATS_TEST_TMPDIR
-	U=$EMU_U TMPD=$d "$@" >"$d/emu.out"
-	U=$REAL_U TMPD=$d "$@" >"$d/real.out"
+	local d=$BATS_TEST_TMPDIR pid
+	mkdir -p "$d/emu" "$d/real"
+	U=$EMU_U TMPD=$d/emu "$@" >"$d/emu.out" &
+	pid=$!
+	U=$REAL_U TMPD=$d/real "$@" >"$d/real.out"
+	wait "$pid"
 	[ -s "$d/real.out" ] || { echo "probe $1 said nothing" >&2; return 1; }
 	diff -u --label emulator --label "real nomad" "$d/emu.out" "$d/real.out"
 }
@@ -342,7 +345,7 @@ p_exit3() {
 }
 
 p_stop_purge() {
-	parent "$J" optional default 'sleep 30'
+	parent "$J" optional default 'exec sleep 30'
 	dispatch "$J"
 	wait_for "/v1/job/$(enc "$child")/allocations" '.[0].ClientStatus == "running"' 20
 	req DELETE "/v1/job/$(enc "$child")"
