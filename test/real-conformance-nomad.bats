@@ -256,12 +256,14 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 p_blocking() {
 	parent "$J"
-	req GET "/v1/job/$J"
+	# (the parent's summary, not /v1/jobs: on the shared real Nomad other
+	# tests' jobs move the jobs table's index)
+	req GET "/v1/job/$J/summary"
 	idx=$(hdr X-Nomad-Index)
 	(sleep 0.5; curl -sS -X PUT --data '{"Meta":{"COMMIT":"a"}}' "$U/v1/job/$J/dispatch" >/dev/null) 3>&- &
 	local bg=$!
 	t0=$(date +%s%N)
-	req GET "/v1/jobs?index=$idx&wait=3s"
+	req GET "/v1/job/$J/summary?index=$idx&wait=3s"
 	ms=$(ms_since "$t0")
 	say woken "$([ "$ms" -ge 400 ] && [ "$ms" -lt 2500 ] && echo yes || echo "$ms ms")"
 	say index-grew "$([ "$(hdr X-Nomad-Index)" -gt "$idx" ] && echo yes)"
@@ -480,7 +482,7 @@ p_event_stream() {
 @test "allocation GET and list stubs" { both p_alloc_fields; }
 @test "jobs list: prefix, meta, filter and its 400" { both p_jobs_list; }
 @test "jobs list: a missing Meta key in a filter, a malformed filter" {
-	skip "the emulator answers 400 for both (issue 10, the job-list filter's owner)"
+	skip "the emulator answers 400 for a missing Meta key; go-bexpr v0.1.13 takes it as not present (docs/real-services.md)"
 	both p_jobs_filter
 }
 @test "namespaces" { both p_namespaces; }
