@@ -171,7 +171,8 @@ put() { # put KEY VALUE [curl args]
 	[ "$(hdr Content-Type "$BATS_TEST_TMPDIR/h")" = "text/plain; charset=utf-8" ]
 	[ "$(hdr X-Consul-Default-Acl-Policy "$BATS_TEST_TMPDIR/h")" = deny ]
 	run cat "$BATS_TEST_TMPDIR/b"
-	assert_output "Permission denied: anonymous token lacks permission 'key:read' on \"albatros/k\". The anonymous token is used implicitly when a request does not specify a token."
+	# (the legacy personality: Consul 1.14.5's text)
+	assert_output "Permission denied: token with AccessorID '00000000-0000-0000-0000-000000000002' lacks permission 'key:read' on \"albatros/k\""
 	req -H 'X-Consul-Token: nope' "$CONSUL_URL/v1/kv/albatros/k"
 	[ "$code" = 403 ]
 	[ "$(cat "$BATS_TEST_TMPDIR/b")" = "ACL not found" ]
@@ -195,6 +196,14 @@ put() { # put KEY VALUE [curl args]
 	req -H 'X-Consul-Token: good' "$CONSUL_URL/v1/kv/secret/?recurse"
 	[ "$code" = 404 ]
 	[ "$(hdr X-Consul-Results-Filtered-By-Acls "$BATS_TEST_TMPDIR/h")" = true ]
+}
+
+@test "personality 1.21.5: the anonymous token's 403 says it is anonymous" {
+	emu_start consul --acl --personality 1.21.5
+	req "$CONSUL_URL/v1/kv/albatros/k"
+	[ "$code" = 403 ]
+	run cat "$BATS_TEST_TMPDIR/b"
+	assert_output "Permission denied: anonymous token lacks permission 'key:read' on \"albatros/k\". The anonymous token is used implicitly when a request does not specify a token."
 }
 
 @test "rpc-prefix mode prefixes the 403 texts" {

@@ -53,6 +53,8 @@ h() {
 		grep -q "^X-$p-Event: push$" "$D/headers"
 		grep -q "^X-$p-Event-Type: push$" "$D/headers"
 	done
+	grep -q '^X-Gitea-Hook-Installation-Target-Type: repository$' "$D/headers"
+	grep -q '^X-GitHub-Hook-Installation-Target-Type: repository$' "$D/headers"
 	grep -q '^Content-Type: application/json$' "$D/headers"
 	run grep -c Forgejo "$D/headers"
 	assert_output 0

@@ -3,7 +3,9 @@
 # loopback ports in a directory of their own, and stopped by PID.  A suite
 # starts them once, in setup_file, and stops them in teardown_file.
 #
-#   real_consul_start          CONSUL_HTTP_ADDR, CONSUL_URL
+#   real_consul_start [acl]    CONSUL_HTTP_ADDR, CONSUL_URL; with acl, ACLs on
+#                              (default deny) and REAL_CONSUL_MGMT the
+#                              management token's secret
 #   real_nomad_start [acl]     NOMAD_ADDR, NOMAD_URL; with acl, the ACL
 #                              system bootstrapped and REAL_MGMT_TOKEN set
 #   real_gitea_start           GITEA_URL, GITEA_USER, GITEA_TOKEN (an admin's
@@ -57,11 +59,16 @@ _real_free_port() {
 }
 
 real_consul_start() {
-	local bin dir port
+	local acl=${1:-} bin dir port args=()
 	bin=$(real_bin consul) || return
-	dir=$(_real_dir consul)
+	dir=$(_real_dir "consul${acl:+-acl}")
 	port=$(_real_free_port)
-	"$bin" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -http-port "$port" \
+	if [ "$acl" = acl ]; then
+		REAL_CONSUL_MGMT=$(python3 -c 'import uuid; print(uuid.uuid4())')
+		export REAL_CONSUL_MGMT
+		args=(-hcl "acl { enabled = true default_policy = \"deny\" tokens { initial_management = \"$REAL_CONSUL_MGMT\" } }")
+	fi
+	"$bin" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -http-port "$port" ${args[@]+"${args[@]}"} \
 		-dns-port -1 -grpc-port -1 -grpc-tls-port -1 -serf-lan-port "$(_real_free_port)" \
 		-serf-wan-port "$(_real_free_port)" -server-port "$(_real_free_port)" \
 		-node real-consul -log-level warn >"$dir/log" 2>&1 3>&- &

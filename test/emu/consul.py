@@ -6,7 +6,9 @@ Wire facts from shared/api/consul-and-forges.md §A and its emulator checklist
 Flags (besides emucore's --host --port --port-file --parent --tls-cert
 --tls-key --tls-client-ca --verbose):
   --personality legacy|1.21.5|1.22   key validation (default legacy):
-        legacy  accept every key;
+        legacy  accept every key; the anonymous token's 403 names its
+                AccessorID like any token's (Consul 1.14.5; later ones
+                say "anonymous token lacks permission ... implicitly ...");
         1.21.5  keys must match ^[a-zA-Z0-9,_./\\-?&=]+$ else 500
                 `invalid key name, keys should respect the "<regex>" format`;
         1.22    reject path traversal (../, ..\\, /.., encoded ..%2f) and
@@ -79,6 +81,7 @@ import emucore  # noqa: E402
 
 REGEX_1215 = r"^[a-zA-Z0-9,_./\-?&=]+$"
 KEY_RE_1215 = re.compile(REGEX_1215)
+ANON_ACCESSOR = "00000000-0000-0000-0000-000000000002"
 ANON_TAIL = (". The anonymous token is used implicitly when a request does "
              "not specify a token.")
 DOCS_URL = ("https://developer.hashicorp.com/docs/agent/config/"
@@ -259,6 +262,11 @@ class Consul(emucore.Emulator):
         if not self.acl:
             return None
         pre = "rpc error making call: " if self.rpc_prefix else ""
+        if secret == "" and self.personality == "legacy":
+            # Consul 1.14.5 acl/errors.go PermissionDeniedError.Error: the
+            # anonymous token is named by its AccessorID like any other
+            return (pre + "Permission denied: token with AccessorID '%s' lacks "
+                    "permission 'key:%s' on \"%s\"" % (ANON_ACCESSOR, perm, key))
         if secret == "":
             return (pre + "Permission denied: anonymous token lacks permission "
                     "'key:%s' on \"%s\"" % (perm, key) + ANON_TAIL)

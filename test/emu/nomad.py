@@ -160,7 +160,11 @@ def rfc3339(ns):
 
 
 def dumps(obj):
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    # Nomad 1.6.3 encodes with hashicorp/go-msgpack v1.1.5's JsonHandle,
+    # which writes a struct's fields sorted by name (codec/helper.go
+    # sfiSortedByEncName; encode.go kStruct uses sfiSort), and a map's keys
+    # in Go's random order: sorted is one of those orders.
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
 def snappy(data):
@@ -224,6 +228,13 @@ def go_duration(s):
         total += float(m.group(1)) * _DUR_UNITS[m.group(2)]
         pos = m.end()
     return sign * total
+
+
+def go_multierror(errs):
+    """hashicorp/go-multierror's ListFormatFunc."""
+    if len(errs) == 1:
+        return "1 error occurred:\n\t* %s\n\n" % errs[0]
+    return "%d errors occurred:\n\t%s\n\n" % (len(errs), "\n\t".join("* " + e for e in errs))
 
 
 def go_fmt_list(keys):
@@ -767,10 +778,11 @@ JOB_DEFAULTS = [
     ("TaskGroups", None), ("Update", None), ("Multiregion", None),
     ("Periodic", None), ("ParameterizedJob", None), ("Dispatched", False),
     ("DispatchIdempotencyToken", ""), ("Payload", None), ("Meta", None),
-    ("ConsulNamespace", ""), ("VaultNamespace", ""), ("NomadTokenID", ""),
+    ("ConsulToken", ""), ("ConsulNamespace", ""), ("VaultToken", ""),
+    ("VaultNamespace", ""), ("NomadTokenID", ""),
     ("Status", ""), ("StatusDescription", ""), ("Stable", False), ("Version", 0),
     ("SubmitTime", 0), ("CreateIndex", 0), ("ModifyIndex", 0),
-    ("JobModifyIndex", 0), ("UI", None), ("VersionTag", None),
+    ("JobModifyIndex", 0),
 ]
 JOB_FIELDS = [k for k, _ in JOB_DEFAULTS]
 UPDATE_ZERO = {"Stagger": 0, "MaxParallel": 0, "HealthCheck": "", "MinHealthyTime": 0,
@@ -851,7 +863,7 @@ def _task_event(etype, **kw):
 
 def _task_state():
     return {"State": "pending", "Failed": False, "Restarts": 0, "LastRestart": None,
-            "StartedAt": None, "FinishedAt": None, "Events": [], "Paused": ""}
+            "StartedAt": None, "FinishedAt": None, "Events": [], "TaskHandle": None}
 
 
 class Txn:
@@ -1110,7 +1122,7 @@ class NomadEmulator(emucore.Emulator):
         if index is not None:
             hdrs = ([("X-Nomad-Index", str(index)), ("Vary", "Accept-Encoding")] if write
                     else self.meta_headers(index))
-        resp.json(200, obj, hdrs + list(extra))
+        resp.send(200, dumps(obj), "application/json", hdrs + list(extra))
 
     def blocking(self, req, index_fn):
         """Parse index/wait and block (lock held on return) until
@@ -1281,8 +1293,6 @@ class NomadEmulator(emucore.Emulator):
         ns = req.arg("namespace") or d["Namespace"] or b.get("Namespace") or "default"
         d["Namespace"] = ns
         self.check(req, ["submit-job"], ns)
-        if d["Payload"]:
-            raise HTTPError(500, "job can't be submitted with a payload, only dispatched")
         errs = []
         if not d["ID"]:
             errs.append("Missing job ID")
@@ -1300,16 +1310,23 @@ class NomadEmulator(emucore.Emulator):
         if pj is not None:
             if d["Type"] not in ("batch", "sysbatch"):
                 errs.append('Parameterized job can only be used with "batch" or "sysbatch" scheduler')
+            # ParameterizedJobConfig.Validate: a multierror of its own,
+            # nested in Job.Validate's
+            pj_errs = []
             if pj["Payload"] not in ("optional", "required", "forbidden"):
-                errs.append('Unknown payload requirement: "%s"' % pj["Payload"])
+                pj_errs.append('Unknown payload requirement: "%s"' % pj["Payload"])
             both = [k for k in (pj["MetaRequired"] or []) if k in (pj["MetaOptional"] or [])]
             if both:
-                errs.append("Required and optional meta keys should be disjoint. "
-                            "Following keys exist in both: %s" % go_fmt_list(both))
+                pj_errs.append("Required and optional meta keys should be disjoint. "
+                               "Following keys exist in both: %s" % go_fmt_list(both))
+            if pj_errs:
+                errs.append(go_multierror(pj_errs))
+        # nomad/job_endpoint_hooks.go jobValidate.Validate: Job.Validate's
+        # errors (multierror.Append flattens them), then the payload's.
+        if d["Payload"]:
+            errs.append("job can't be submitted with a payload, only dispatched")
         if errs:
-            raise HTTPError(500, "%d error%s occurred:\n%s\n\n" % (
-                len(errs), "" if len(errs) == 1 else "s",
-                "\n".join("\t* " + e for e in errs)))
+            raise HTTPError(500, go_multierror(errs))
         if d["Priority"] == 0:
             d["Priority"] = 50
         with self.mu:
@@ -1480,11 +1497,14 @@ class NomadEmulator(emucore.Emulator):
                 self.jobs[child.key] = child
                 d["Status"] = "pending"
                 tx.job(child)
-                ev = self._new_eval(tx, child, "job-register")
+            # Nomad 1.6.3 Job.Dispatch: the child, then its evaluation, in
+            # two Raft applies; Index is the evaluation's.
+            with Txn(self, "EvaluationUpdated") as etx:
+                ev = self._new_eval(etx, child, "job-register")
             self._start_driver(child, self._scenario(parent.d["ID"]))
-            out = {"DispatchedJobID": cid, "EvalID": ev["ID"], "EvalCreateIndex": tx.idx,
-                   "JobCreateIndex": tx.idx, "Index": tx.idx}
-        self.send_json(resp, out, tx.idx, write=True)
+            out = {"DispatchedJobID": cid, "EvalID": ev["ID"], "EvalCreateIndex": etx.idx,
+                   "JobCreateIndex": tx.idx, "Index": etx.idx}
+        self.send_json(resp, out, etx.idx, write=True)
 
     # ------------------------------------------------------------- reads
     def get_job(self, req, resp, job_id):
@@ -1555,7 +1575,7 @@ class NomadEmulator(emucore.Emulator):
     def list_jobs(self, req, resp):
         ns = self.ns(req)
         if ns != "*":
-            self.check(req, ["list-jobs", "read-job"], ns)
+            self.check(req, ["list-jobs"], ns)
         prefix = req.arg("prefix", "")
         flt = req.arg("filter", "")
         expr = None

@@ -542,17 +542,23 @@ def build(a):
         body = (b"payload=" + urllib.parse.quote_plus(js).encode("ascii")) if a.form else js
         s256 = hmac_hex(key, js, hashlib.sha256) if a.secret else ""
         s1 = hmac_hex(key, js, hashlib.sha1) if a.secret else ""
+        # services/webhook/deliver.go addDefaultHeaders (Gitea 1.27.3): a
+        # repository's hook says so in *-Hook-Installation-Target-Type; Go's
+        # transport adds User-Agent and Accept-Encoding on the wire.
         hdrs = [("User-Agent", "Go-http-client/1.1"),
                 ("Content-Type", "application/x-www-form-urlencoded"
                  if a.form else "application/json"),
                 ("X-Gitea-Delivery", delivery), ("X-Gitea-Event", event),
                 ("X-Gitea-Event-Type", typ), ("X-Gitea-Signature", s256),
+                ("X-Gitea-Hook-Installation-Target-Type", "repository"),
                 ("X-Gogs-Delivery", delivery), ("X-Gogs-Event", event),
                 ("X-Gogs-Event-Type", typ), ("X-Gogs-Signature", s256),
                 ("X-Hub-Signature", "sha1=" + s1),
                 ("X-Hub-Signature-256", "sha256=" + s256),
                 ("X-GitHub-Delivery", delivery), ("X-GitHub-Event", event),
-                ("X-GitHub-Event-Type", typ)]
+                ("X-GitHub-Event-Type", typ),
+                ("X-GitHub-Hook-Installation-Target-Type", "repository"),
+                ("Accept-Encoding", "gzip")]
         if a.forge == "forgejo":
             hdrs += [("X-Forgejo-Delivery", delivery), ("X-Forgejo-Event", event),
                      ("X-Forgejo-Event-Type", typ), ("X-Forgejo-Signature", s256)]
