@@ -222,6 +222,8 @@ settled(jv latest, const char *id)
 	    (theirs == mine && strcmp(q, id) > 0);
 }
 
+#define REPEAT_DELAY_MS 2000L
+
 static int
 report(jv pd, const char *id, const char *ns, jv status, int why, int *rc,
     char *err, size_t errlen)
@@ -236,7 +238,18 @@ report(jv pd, const char *id, const char *ns, jv status, int why, int *rc,
 	}
 	sget(status, "state", state, sizeof state);
 	sget(status, "description", desc, sizeof desc);
-	if (why == ALBA_BUILD_STOPPED) {
+	/* The waiter of an idempotent repeat (a redelivery: eval_id "") lets
+	 * the first delivery's waiter post, then posts only if nothing did
+	 * (the first answer was lost, so no waiter ran for it). */
+	int repeat = 0;
+	{
+		jv ev = alba_get(jv_copy(pd), "job.eval_id");
+		repeat = alba_str(ev) && *alba_str(ev) == 0;
+		jv_free(ev);
+	}
+	if (repeat)
+		alba_sleep_ms(REPEAT_DELAY_MS);
+	if (why == ALBA_BUILD_STOPPED || repeat) {
 		jv latest;
 		if ((r = alba_forge_latest(pd, &latest, err, errlen))) {
 			*rc = r;
