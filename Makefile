@@ -94,6 +94,11 @@ check: deps
 deps:
 	$(Q)scripts/alba-deps
 
+# Load with nothing lost at full size: 2,000 deliveries (make check: 200).
+load: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)ALBA_BIN=$(abspath $(BIN)) ALBA_LOAD_N=2000 test/run test/load.bats
+
 check-asan: deps
 	$(Q)$(MAKE) --no-print-directory O=build-asan all \
 		SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all'
@@ -139,6 +144,6 @@ uninstall:
 clean:
 	rm -rf obj bin build-asan
 
-.PHONY: all demo check deps check-asan check-valgrind install uninstall clean
+.PHONY: all demo check deps load check-asan check-valgrind install uninstall clean
 # Keep the objects make would see as intermediate.
 .SECONDARY:
