@@ -113,6 +113,11 @@ lint:
 deps:
 	$(Q)scripts/alba-deps
 
+# Load with nothing lost at full size: 2,000 deliveries (make check: 200).
+load: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)ALBA_BIN=$(abspath $(BIN)) ALBA_LOAD_N=2000 test/run test/load.bats
+
 # Every benchmark, side by side with the alternatives: bench/results/<date>.md
 # and its plots (bench/run).  Not part of check: a benchmark is not a test.
 bench:
@@ -211,6 +216,6 @@ uninstall:
 clean:
 	rm -rf obj bin build-asan build-fuzz
 
-.PHONY: all demo check lint deps bench check-asan check-valgrind mutate fuzz fuzz-build install uninstall clean
+.PHONY: all demo check lint deps bench load check-asan check-valgrind mutate fuzz fuzz-build install uninstall clean
 # Keep the objects make would see as intermediate.
 .SECONDARY:

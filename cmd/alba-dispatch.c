@@ -151,6 +151,9 @@ main(int argc, char *argv[])
 	jv doc, build, config, builder, ns, flavor, body, reply;
 
 	alba_prog = "alba-dispatch";
+	/* The pending status, its retries included, must not hold the
+	 * webhook's answer past the forge's delivery timeout (Gitea 5 s). */
+	alba_forge_budget_ms = 3000;
 	opterr = 0;
 	while ((ch = getopt(argc, argv, "m:")) != -1) {
 		switch (ch) {

@@ -141,8 +141,8 @@ wait_job(const char *id, const char *ns, jv *job, char *err, size_t errlen)
 		}
 		jv_free(*job);
 		p = alba_job_path(id, "", ns, extra);
-		rc = alba_nomad_json(&rep.nomad, "GET", p, NULL, wait_ms + 30000, job, &got,
-		    err, errlen);
+		rc = alba_nomad_json(&rep.nomad, "GET", p, NULL,
+		    wait_ms + alba_service_timeout_ms(), job, &got, err, errlen);
 		free(p);
 		if (rc == 404 && jv_is_valid(seen) && was_purged(id, ns, seen)) {
 			jv_free(*job);

@@ -177,14 +177,16 @@ alba_report_settled(jv latest, const char *id)
 	    (theirs == mine && strcmp(q, id) > 0);
 }
 
+#define REPEAT_DELAY_MS 2000L
+
 /* A stopped build whose status the forge already shows final (a
  * cancel_previous, a stop that posted first) is left as it is. */
 int
 alba_report(const struct alba_reporter *r, jv pd, const char *id, const char *ns, jv status,
     int why, int *rc, char *err, size_t errlen)
 {
-	char state[32], desc[512];
-	int e;
+	char state[32], desc[512], evid[64];
+	int e, repeat;
 
 	*rc = 0;
 	if (!alba_forge_configured(pd)) {
@@ -193,7 +195,12 @@ alba_report(const struct alba_reporter *r, jv pd, const char *id, const char *ns
 	}
 	alba_sgetbuf(status, "state", state, sizeof state);
 	alba_sgetbuf(status, "description", desc, sizeof desc);
-	if (why == ALBA_BUILD_STOPPED) {
+	/* The waiter of an idempotent repeat (a redelivery: job.eval_id "")
+	 * lets the first delivery's waiter post, then posts only if nothing
+	 * did (the first answer was lost, so no waiter ran for it). */
+	if ((repeat = alba_getstr(pd, "job.eval_id", evid, sizeof evid) && !*evid))
+		alba_sleep_ms(REPEAT_DELAY_MS);
+	if (why == ALBA_BUILD_STOPPED || repeat) {
 		jv latest;
 		if ((e = alba_forge_latest(pd, &latest, err, errlen))) {
 			*rc = e;

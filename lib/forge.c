@@ -21,6 +21,7 @@
 
 long alba_forge_timeout_ms = 10000;
 int alba_forge_attempts = 4;
+long alba_forge_budget_ms;
 
 enum { KIND_GITEA, KIND_GITHUB };
 
@@ -301,6 +302,7 @@ request(const struct forge *f, const char *method, const char *path,
 	static const char *const gt[] = { "Accept: application/json", NULL };
 	struct alba_request rq = { 0 };
 	int i, rc = 0, attempts = alba_forge_attempts > 0 ? alba_forge_attempts : 1;
+	long long end = alba_forge_budget_ms > 0 ? alba_mono_ms() + alba_forge_budget_ms : 0;
 	char msg[256];
 
 	rq.method = method;
@@ -315,6 +317,9 @@ request(const struct forge *f, const char *method, const char *path,
 	for (i = 0; i < attempts; i++) {
 		if (i > 0) {
 			long ms = (250L << (i - 1)) + rand() % 100;
+			/* No retry that could not end within the budget. */
+			if (end && alba_mono_ms() + ms + 100 >= end)
+				break;
 			if (rc)
 				alba_warn("%s, retrying in %ld ms", resp->error, ms);
 			else
@@ -322,6 +327,11 @@ request(const struct forge *f, const char *method, const char *path,
 				    f->name, f->svc.shown, resp->status, method, ms);
 			alba_response_free(resp);
 			alba_sleep_ms(ms);
+		}
+		if (end) {
+			long left = (long)(end - alba_mono_ms());
+			rq.timeout_ms = left < alba_forge_timeout_ms ? left : alba_forge_timeout_ms;
+			rq.connect_ms = rq.timeout_ms < 5000 ? rq.timeout_ms : 5000;
 		}
 		rc = alba_http(&f->svc, &rq, resp);
 		if (rc == ALBA_PERM) {

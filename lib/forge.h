@@ -31,6 +31,9 @@
  * failure, 429 or 5xx, with 250 ms, 500 ms, 1 s ... between them. */
 extern long alba_forge_timeout_ms;
 extern int alba_forge_attempts;
+/* The whole time a post or a read may take, its retries included; no
+ * retry starts that could not end within it (default 0: no budget). */
+extern long alba_forge_budget_ms;
 
 /* Borrows doc: 1 if doc.config has a forge section (forge or gitea). */
 int alba_forge_configured(jv doc);

@@ -251,6 +251,20 @@ transfer(const struct alba_service *svc, const struct alba_request *req,
 	return classify(rc);
 }
 
+long
+alba_service_timeout_ms(void)
+{
+	const char *v = getenv("ALBA_SERVICE_TIMEOUT");
+	long ms;
+
+	if (v && *v) {
+		if (alba_scan_ms(v, &ms) == 0 && ms > 0)
+			return ms;
+		alba_warn("ALBA_SERVICE_TIMEOUT is not a positive number of seconds, ignored");
+	}
+	return 30000;
+}
+
 static void
 reset(struct alba_response *r)
 {
@@ -268,7 +282,7 @@ alba_http(const struct alba_service *svc, const struct alba_request *req,
 	if (strcmp(req->method, "GET") == 0)
 		attempts += req->retries < 0 ? 0 : req->retries ? req->retries : 2;
 	if (rq.timeout_ms == 0)
-		rq.timeout_ms = 30000;
+		rq.timeout_ms = alba_service_timeout_ms();
 	memset(resp, 0, sizeof *resp);
 	for (i = 0; i < attempts; i++) {
 		struct sink s = { resp, svc, req->max ? req->max : DEFAULT_MAX, 0, NULL, NULL, 0 };

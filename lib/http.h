@@ -38,7 +38,8 @@ struct alba_request {
 	size_t bodylen;
 	const char *content_type; /* default application/json with a body */
 	const char *const *headers; /* extra "Name: value" lines, NULL-ended */
-	long timeout_ms;	/* whole transfer; 0: 30 s, or none for streams */
+	long timeout_ms;	/* whole transfer; 0: alba_service_timeout_ms(),
+				 * or none for streams */
 	long connect_ms;	/* 0: 5 s */
 	long idle_ms;		/* streams: give up after this long without a byte */
 	size_t max;		/* cap of a response body in memory; 0: 8 MiB */
@@ -65,6 +66,10 @@ int alba_service_consul(struct alba_service *svc, char *err, size_t errlen);
 int alba_service_forge(struct alba_service *svc, const char *name,
     const char *url, const char *authorization, char *err, size_t errlen);
 void alba_service_free(struct alba_service *svc);
+
+/* The bound of one request when the caller gives none:
+ * $ALBA_SERVICE_TIMEOUT seconds (a fraction allowed), else 30 s. */
+long alba_service_timeout_ms(void);
 
 /* Send req, read the whole answer (at most req->max bytes).  Returns 0 when
  * a response came (any status), else ALBA_TEMP or ALBA_PERM with

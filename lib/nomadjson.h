@@ -18,8 +18,9 @@ struct alba_service;
  * *out (the parsed answer; may be NULL if not wanted) and *index (may be
  * NULL) on 2xx.  Otherwise the answer's HTTP status (404, 400, 500, ...)
  * or 503 when Nomad cannot be reached, 504 when it timed out, 502 when
- * the answer is not JSON, with err set.  timeout_ms 0: 30 s.  GET is
- * retried by lib/http.c on transport failures, 502, 503 and 504.
+ * the answer is not JSON, with err set.  timeout_ms 0: the service bound
+ * (alba_service_timeout_ms()).  GET is retried by lib/http.c on transport
+ * failures, 502, 503 and 504.
  */
 int alba_nomad_json(const struct alba_service *nomad, const char *method,
     const char *path, const char *body, long timeout_ms, jv *out,

@@ -276,7 +276,7 @@ rescan(struct watch *w, unsigned long long since, unsigned long long block, long
 		p = alba_xprintf("/v1/jobs?namespace=%s&meta=true&filter=%s", en, ef);
 	free(ef);
 	free(en);
-	rc = alba_nomad_json(&w->r->nomad, "GET", p, NULL, block ? wait_ms + 30000 : 0, &list,
+	rc = alba_nomad_json(&w->r->nomad, "GET", p, NULL, block ? wait_ms + alba_service_timeout_ms() : 0, &list,
 	    &index, err, sizeof err);
 	free(p);
 	if (rc) {

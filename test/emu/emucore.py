@@ -39,6 +39,11 @@ class Fault:
     cut_after:  close the connection after this many body bytes of the
                 real response (streams included: "dropped midway").
     close:      close the connection without any answer.
+    malformed:  answer what the real handler answers, status and framing
+                intact, with the body made invalid JSON: a whole body cut
+                to its first half, each chunk of a stream likewise and
+                ended by a newline (the service did the work; its answer
+                cannot be read).
     times:      how many requests it applies to (default: all).
     """
 
@@ -51,6 +56,7 @@ class Fault:
         self.delay = float(spec.get("delay", 0))
         self.cut_after = spec.get("cut_after")
         self.close = bool(spec.get("close", False))
+        self.malformed = bool(spec.get("malformed", False))
         self.times = spec.get("times")
 
     def matches(self, method, path):
@@ -100,9 +106,10 @@ class Request:
 class Response:
     """Writes one response; counts body bytes so a fault can cut it."""
 
-    def __init__(self, handler, cut_after=None):
+    def __init__(self, handler, cut_after=None, malformed=False):
         self.h = handler
         self.cut_after = cut_after
+        self.malformed = malformed
         self.sent = 0
         self.chunked = False
         self.started = False
@@ -129,6 +136,8 @@ class Response:
         self._frame(data)
 
     def _frame(self, data):
+        if self.malformed and self.chunked and data:
+            data = data[:len(data) // 2] + b"\n"
         if self.chunked:
             if data:
                 self._raw(b"%x\r\n" % len(data) + data + b"\r\n")
@@ -163,6 +172,8 @@ class Response:
         """A whole response with Content-Length."""
         if isinstance(body, str):
             body = body.encode("utf-8")
+        if self.malformed:
+            body = body[:len(body) // 2] or b"{"
         hdrs = list(headers)
         if content_type:
             hdrs.insert(0, ("Content-Type", content_type))
@@ -253,7 +264,8 @@ class Emulator:
         with self.lock:
             self.requests.append(req.record())
         fault = self._take_fault(req.method, req.raw_path)
-        resp = Response(handler, fault.cut_after if fault else None)
+        resp = Response(handler, fault.cut_after if fault else None,
+                        bool(fault and fault.malformed))
         try:
             if fault and fault.delay:
                 time.sleep(fault.delay)
