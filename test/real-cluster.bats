@@ -238,3 +238,21 @@ watch_stderr() {
 		"$NOMAD_URL/v1/event/stream?topic=Job&namespace=*"
 	assert_equal "$status" 28
 }
+
+@test "real: alba-status -W with a management token reports every build once, across namespaces" {
+	NOMAD_TOKEN=$REAL_MGMT_TOKEN alba-status -W >"$BATS_TEST_TMPDIR/w.out" 2>"$BATS_TEST_TMPDIR/w.err" 3>&- &
+	WATCHER=$!
+	sleep 1
+	local ids=() id i
+	for i in 1 2 3; do ids+=("$(dispatch_local)"); done
+	for id in "${ids[@]}"; do
+		_real_wait 60 grep -q "$id" "$BATS_TEST_TMPDIR/w.out"
+	done
+	# A second look after the builds' ends: nothing is reported twice.
+	sleep 2
+	for id in "${ids[@]}"; do
+		assert_equal "$(jq -r --arg id "$id" 'select(.job.id == $id) | .status.state' "$BATS_TEST_TMPDIR/w.out")" success
+	done
+	run grep -c "refused" "$BATS_TEST_TMPDIR/w.err"
+	assert_output 0
+}
