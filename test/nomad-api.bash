@@ -42,6 +42,7 @@ dispatch() {
 	local def='{"Meta":{"COMMIT":"abc"}}'
 	req PUT "/v1/job/${1:-ci}/dispatch" --data-binary "${2:-$def}"
 	[ "$code" = 200 ] || { echo "dispatch: $code $body" >&2; return 1; }
+	# shellcheck disable=SC2034 # the suites read it
 	child=$(jq -r .DispatchedJobID <<<"$body")
 }
 
