@@ -160,7 +160,7 @@ echo once'
 	run -0 final_status "$commit"
 	# Gitea's own redelivery sends a new X-Gitea-Delivery; a forge retrying
 	# the same one (GitHub does) is what the idempotency token is for.
-	delivery=$(gitea_delivery "$BATS_TEST_TMPDIR/d")
+	delivery=$(gitea_delivery "$BATS_TEST_TMPDIR/d" "$commit")
 	[ -n "$delivery" ]
 	grep -qi "^X-Gitea-Signature: " "$BATS_TEST_TMPDIR/d/headers"
 	run -0 curl -sS -H @"$BATS_TEST_TMPDIR/d/headers" --data-binary @"$BATS_TEST_TMPDIR/d/body" \

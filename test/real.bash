@@ -245,18 +245,19 @@ gitea_statuses() {
 		jq -c '.[] | {state: .status, context, description, target_url}'
 }
 
-# gitea_delivery DIR: the last webhook request Gitea delivered, exactly as
-# it sent it (Gitea keeps it in its hook_task table): DIR/headers (for
-# curl -H @) and DIR/body.  Prints its delivery ID.
+# gitea_delivery DIR [TEXT]: the last webhook request Gitea delivered (whose
+# body holds TEXT, say a commit: Gitea's push queue may deliver an earlier
+# push late), exactly as it sent it (Gitea keeps it in its hook_task
+# table): DIR/headers (for curl -H @) and DIR/body.  Prints its delivery ID.
 gitea_delivery() {
 	mkdir -p "$1"
-	python3 - "$GITEA_DB" "$1" <<-'EOF'
+	python3 - "$GITEA_DB" "$1" "${2:-}" <<-'EOF'
 		import json, sqlite3, sys
-		db, out = sys.argv[1:]
-		row = sqlite3.connect(db).execute(
+		db, out, text = sys.argv[1:]
+		rows = sqlite3.connect(db).execute(
 		    "select request_content from hook_task where is_delivered"
-		    " order by id desc limit 1").fetchone()
-		req = json.loads(row[0])
+		    " order by id desc").fetchall()
+		req = next(r for r in (json.loads(row[0]) for row in rows) if text in r["body"])
 		with open(out + "/headers", "w") as f:
 		    for k, v in req["headers"].items():
 		        f.write("%s: %s\n" % (k, v))

@@ -20,7 +20,10 @@ nanoseconds.  Unknown blocks are ignored.  HCL interpolations that Nomad
 resolves at run time (${NOMAD_*}, ${attr.*}, ...) stay as strings.
 
 Input variables take their defaults: "${var.x}" becomes the default's value,
-and within a longer string its text; other expressions stay strings.
+and within a longer string its text; a whole-value conditional on a
+variable, "${var.x == "lit" ? A : B}" with A and B literals (a string, a
+list, null), takes its branch, and an attribute that comes out null is
+dropped, as Nomad drops it; other expressions stay strings.
 
 Exit status: 0 ok; 1 syntax or structure error (message on stderr, starting
 with FILE:); 2 usage or missing parser (node / @cdktf/hcl2json).
@@ -194,17 +197,58 @@ def task(name, t, jtype):
 _VAR = re.compile(r"\$\{var\.([A-Za-z_][A-Za-z0-9_-]*)\}")
 
 
+_COND = re.compile(r'\$\{var\.([A-Za-z_][A-Za-z0-9_-]*) (==|!=) "([^"]*)" \? (.*)\}', re.S)
+
+
+def _branches(text):
+    """'A : B' split at its top-level colon (outside strings and brackets)."""
+    depth, quoted, i = 0, False, 0
+    while i < len(text):
+        c = text[i]
+        if quoted:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c in "[{(":
+            depth += 1
+        elif c in "]})":
+            depth -= 1
+        elif depth == 0 and text.startswith(" : ", i):
+            return text[:i], text[i + 3:]
+        i += 1
+    return None
+
+
 def with_defaults(doc):
     """doc with each ${var.x} replaced by variable x's default."""
     defaults = {n: v["default"] for n, v in labelled(doc, "variable") if "default" in v}
 
+    def cond(v):
+        m = _COND.fullmatch(v)
+        if not m or m.group(1) not in defaults or _branches(m.group(4)) is None:
+            return v
+        a, b = _branches(m.group(4))
+        pick = a if (str(defaults[m.group(1)]) == m.group(3)) == (m.group(2) == "==") else b
+        try:
+            return json.loads(pick)
+        except ValueError:
+            return v
+
     def sub(v):
         if isinstance(v, dict):
-            return {k: sub(x) for k, x in v.items()}
+            out = {k: sub(x) for k, x in v.items()}
+            return {k: x for k, x in out.items() if x is not None}
         if isinstance(v, list):
             return [sub(x) for x in v]
         if not isinstance(v, str):
             return v
+        if v.startswith("${var.") and _COND.fullmatch(v):
+            c = cond(v)
+            if c is not v:
+                return sub(c)
         m = _VAR.fullmatch(v)
         if m and m.group(1) in defaults:
             return defaults[m.group(1)]
