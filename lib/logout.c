@@ -1,6 +1,7 @@
 /* ISC license. */
 /* logout.c: alba-logs' output, NDJSON, raw or chunked (logout.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,11 @@ alba_logout_init(struct alba_logout *o, int mode, const char *stream,
 	o->mask = mask;
 	o->doc = jv_null();
 	o->lastnl = 1;
+	/* A log is written in 64 KiB chunks: a pipe of 64 KiB (Linux's
+	 * default) takes one only when its reader has emptied it, a context
+	 * switch a chunk.  1 MiB is what an unprivileged process may ask
+	 * (/proc/sys/fs/pipe-max-size); not a pipe, or refused: as it is. */
+	(void)fcntl(1, F_SETPIPE_SZ, 1 << 20);
 }
 
 void

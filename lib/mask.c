@@ -38,6 +38,8 @@ add(struct alba_mask *m, const char *v, size_t len)
 	memcpy(m->sec[i], v, len);
 	m->len[i] = len;
 	m->n++;
+	if (!m->first[(unsigned char)*v] && m->nfirst++ < ALBA_MASK_FIRSTS)
+		m->firsts[m->nfirst - 1] = (unsigned char)*v;
 	m->first[(unsigned char)*v] = 1;
 	if (len > m->maxlen)
 		m->maxlen = len;
@@ -68,6 +70,52 @@ alba_mask_init(struct alba_mask *m, const char *inject, size_t injectlen)
 	return 0;
 }
 
+/* Whether a secret, or (not final) the start of one, is at p. */
+static int
+starts(const struct alba_mask *m, const unsigned char *p, size_t rem, int final)
+{
+	size_t k;
+
+	if (!m->first[*p])
+		return 0;
+	for (k = 0; k < m->n; k++) {
+		size_t sl = m->len[k];
+		if (rem >= sl ? memcmp(p, m->sec[k], sl) == 0 :
+		    !final && memcmp(p, m->sec[k], rem) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* How many bytes of in are clean: the index of the first secret, or start
+ * of one (not final), or n.  With few first bytes, memchr finds the next
+ * of each (a word at a time); with many, a byte at a time. */
+static size_t
+clean(const struct alba_mask *m, const unsigned char *in, size_t n, int final)
+{
+	const unsigned char *next[ALBA_MASK_FIRSTS], *end = in + n, *p;
+	size_t i, k;
+
+	if (m->nfirst > ALBA_MASK_FIRSTS) {
+		for (i = 0; i < n && !starts(m, in + i, n - i, final); i++)
+			;
+		return i;
+	}
+	for (k = 0; k < m->nfirst; k++)
+		if ((next[k] = memchr(in, m->firsts[k], n)) == NULL)
+			next[k] = end;
+	for (;;) {
+		for (p = end, k = 0; k < m->nfirst; k++)
+			if (next[k] < p)
+				p = next[k];
+		if (p == end || starts(m, p, (size_t)(end - p), final))
+			return (size_t)(p - in);
+		for (k = 0; k < m->nfirst; k++)
+			if (next[k] == p && (next[k] = memchr(p + 1, *p, (size_t)(end - p - 1))) == NULL)
+				next[k] = end;
+	}
+}
+
 const unsigned char *
 alba_mask_feed(struct alba_mask *m, const unsigned char *in, size_t n, int final,
     size_t *outlen, size_t *rawlen)
@@ -76,6 +124,12 @@ alba_mask_feed(struct alba_mask *m, const unsigned char *in, size_t n, int final
 	unsigned char *w;
 
 	if (m->n == 0) {
+		*outlen = *rawlen = n;
+		return in ? in : (const unsigned char *)"";
+	}
+	/* Nothing held back: the input as it is, up to the first byte that
+	 * may start a secret; most logs hold none, and are not copied. */
+	if (m->carrylen == 0 && (i = clean(m, in, n, final)) == n) {
 		*outlen = *rawlen = n;
 		return in ? in : (const unsigned char *)"";
 	}

@@ -14,12 +14,15 @@
 #include <stddef.h>
 
 #define ALBA_MASK_MIN 4
+#define ALBA_MASK_FIRSTS 4	/* first bytes found with memchr */
 
 struct alba_mask {
 	char **sec;		/* longest first */
 	size_t *len;
 	size_t n, maxlen;
 	unsigned char first[256];
+	unsigned char firsts[ALBA_MASK_FIRSTS];	/* the distinct first bytes, */
+	size_t nfirst;		/* their number (may exceed the array) */
 	unsigned char *carry;	/* held-back bytes (< maxlen) */
 	size_t carrylen;
 	unsigned char *buf;

@@ -19,7 +19,7 @@
 
 static const char usage_str[] =
     "usage: alba-unit hmac key | b64enc std|url|raw | b64dec std|url|raw |"
-    " cteq a b | refname s | mask inject | read max | pass | get path | set path json | del path |"
+    " cteq a b | refname s | mask inject [piece] | read max | pass | get path | set path json | del path |"
     " jq prog | http [-m max] [-r retries] [-t ms] [-d body] method service path |"
     " stream service path";
 
@@ -172,18 +172,26 @@ main(int argc, char **argv)
 		if (why)
 			printf("%s\n", why);
 		return why ? ALBA_NO : ALBA_OK;
-	} else if (strcmp(verb, "mask") == 0 && argc == 3) {
+	} else if (strcmp(verb, "mask") == 0 && (argc == 3 || argc == 4)) {
+		/* mask inject [piece]: the input fed piece bytes at a time. */
 		struct alba_mask m;
-		size_t outlen, rawlen;
+		size_t outlen, rawlen, piece = 0, off = 0;
 		const unsigned char *out;
 
+		if (argc == 4 && (alba_scan_size(argv[3], &piece) || piece == 0))
+			alba_dieusage(usage_str);
 		in = alba_read_all(0, (size_t)1 << 20, &len);
 		if (in == NULL || alba_mask_init(&m, argv[2], strlen(argv[2])))
 			alba_die(ALBA_TEMP, "out of memory");
-		out = alba_mask_feed(&m, (const unsigned char *)in, len, 1, &outlen, &rawlen);
-		if (out == NULL)
-			alba_die(ALBA_TEMP, "out of memory");
-		fwrite(out, 1, outlen, stdout);
+		do {
+			size_t k = piece && len - off > piece ? piece : len - off;
+			out = alba_mask_feed(&m, (const unsigned char *)in + off, k,
+			    off + k == len, &outlen, &rawlen);
+			if (out == NULL)
+				alba_die(ALBA_TEMP, "out of memory");
+			fwrite(out, 1, outlen, stdout);
+			off += k;
+		} while (off < len);
 		alba_mask_free(&m);
 		free(in);
 		return ALBA_OK;

@@ -262,6 +262,23 @@ setup_file() {
 	assert_output '1 *** 2 *** 3 xyz 4 *** 5 abc'
 }
 
+@test "masking fed in pieces of every size: the same as whole, with few and with many first bytes" {
+	in='abcd xabcdefy 0abcdefgh ababcd Qwxyz1 Qwxyz 9876 5432 lmno pqrs tail abc'
+	few=$'A=abcd\nB=abcdefgh\nC=Qwxyz1\nD=Qwxyz'
+	want='*** x***efy 0*** ab*** *** *** 9876 5432 lmno pqrs tail abc'
+	many=$few$'\nE=9876\nF=5432\nG=lmno\nH=pqrs'
+	want_many='*** x***efy 0*** ab*** *** *** *** *** *** *** tail abc'
+	for k in $(seq 1 ${#in}); do
+		run -0 alba-unit mask "$few" "$k" <<<"$in"
+		assert_equal "$output" "$want"
+		run -0 alba-unit mask "$many" "$k" <<<"$in"
+		assert_equal "$output" "$want_many"
+	done
+	# A log with no secret in it comes out as it went in.
+	run -0 alba-unit mask "$many" 7 <<<"nothing to hide here, 987 543"
+	assert_output 'nothing to hide here, 987 543'
+}
+
 @test "branch names: every control byte, DEL included, is refused" {
 	run -0 alba-unit refname main
 	run -0 alba-unit refname 'feature/caf'$'\xc3\xa9'
