@@ -277,7 +277,7 @@ real_serve_start() {
 	ALBA_BINDIR=$ALBA_BIN
 	ALBATROS_URL=$SERVE_URL
 	export SERVE_URL ALBA_LOG ALBA_BINDIR ALBATROS_URL
-	socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" \
+	socat -b 65536 "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" \
 		"EXEC:$TOP/scripts/alba-serve" 2>>"$dir/socat.log" 3>&- &
 	_real_pid "$!"
 	_real_wait_pid "$!" 10 curl -sf "$SERVE_URL/health"

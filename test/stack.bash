@@ -32,7 +32,7 @@ stack_start() {
 	SERVE_URL=http://127.0.0.1:$SERVE_PORT
 	export ALBA_LOG=$BATS_TEST_TMPDIR/serve.log ALBA_BINDIR=$ALBA_BIN
 	export ALBATROS_URL=$SERVE_URL
-	socat "TCP-LISTEN:$SERVE_PORT,bind=127.0.0.1,reuseaddr,fork" \
+	socat -b 65536 "TCP-LISTEN:$SERVE_PORT,bind=127.0.0.1,reuseaddr,fork" \
 		"EXEC:$TOP/scripts/alba-serve" 2>>"$BATS_TEST_TMPDIR/socat.log" 3>&- &
 	SERVE_PID=$!
 	EMU_PIDS+=("$SERVE_PID")
