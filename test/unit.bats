@@ -71,6 +71,19 @@ setup_file() {
 	assert_output 'hi?>'
 }
 
+@test "base64 decoding is strict at every position of a long input (the bulk decoders)" {
+	good=$(head -c 72 /dev/zero | tr '\0' 'x' | alba-unit b64enc std)
+	[ ${#good} = 96 ]
+	for pos in $(seq 0 95); do
+		for c in '*' '-' '_' '.' '=' ' ' $'\x80' $'\xff' '@' '['; do
+			run -100 alba-unit b64dec std <<<"${good:0:pos}$c${good:pos+1}"
+			assert_output --partial 'not base64'
+		done
+	done
+	run -0 alba-unit b64dec std <<<"$good"
+	assert_output "$(head -c 72 /dev/zero | tr '\0' 'x')"
+}
+
 @test "constant-time comparison says equal only for equal strings" {
 	run -0 alba-unit cteq s3cr3t s3cr3t
 	run -1 alba-unit cteq s3cr3t s3cr3u
