@@ -107,6 +107,7 @@ job "albatros" {
         image   = var.driver == "docker" ? var.image : null
         command = "socat"
         args = [
+          "-b", "65536",
           "TCP-LISTEN:${NOMAD_PORT_http},reuseaddr,fork,max-children=${var.max_connections}",
           "EXEC:${var.bindir}/alba-serve",
         ]
@@ -117,6 +118,8 @@ job "albatros" {
         CONSUL_HTTP_ADDR = var.consul_addr
         ALBATROS_URL     = var.albatros_url
         ALBA_BINDIR      = var.bindir
+        # The watcher group reports the builds: no waiter per build.
+        ALBA_WATCHER     = "1"
         PATH             = "${var.bindir}:/usr/local/bin:/usr/bin:/bin"
       }
 

@@ -152,6 +152,10 @@ setup() {
 	assert_output '[[true,"unix://${NOMAD_SECRETS_DIR}/api.sock"]]'
 	run jq -c '.job.albatros[0].group.watcher[0].task.watch[0].config[0].args' "$BATS_TEST_TMPDIR/a.json"
 	assert_output '["-W","-N","${var.builds_namespace}"]'
+	# The watcher reports the builds: the webhook starts no waiter per build,
+	# and its socat copies in 64 KiB pieces.
+	run jq -c '.job.albatros[0].group.webhook[0].task.serve[0] | [.env[0].ALBA_WATCHER, .config[0].args[0:2]]' "$BATS_TEST_TMPDIR/a.json"
+	assert_output '["1",["-b","65536"]]'
 	H2J "$TOP/hcl/albatros-sync.hcl" >"$BATS_TEST_TMPDIR/s.json"
 	run jq -c '.job["albatros-sync"][0] | [.type, .periodic[0].prohibit_overlap, .group.sync[0].task.sync[0].identity[0].env, .group.sync[0].task.sync[0].config[0].args[0]]' "$BATS_TEST_TMPDIR/s.json"
 	assert_output '["batch",true,true,"-S"]'
