@@ -498,7 +498,8 @@ stream_mode(size_t max, int log)
 	 * whether it ended with its last chunk. */
 	{
 		unsigned long long skip = 0;	/* chunk data and CRLF, or the last CRLF */
-		int last = 0;
+		unsigned long long size = 0;	/* of the last chunk */
+		int last = 0, spliced = 1;
 		char line[24];
 		size_t ll = 0, p, lstart = 0;
 		off = (size_t)(nl - buf) + 1;
@@ -531,7 +532,8 @@ stream_mode(size_t max, int log)
 					bad = 1;
 					break;
 				}
-				skip = strtoull(line, NULL, 16) + 2;
+				size = strtoull(line, NULL, 16);
+				skip = size + 2;
 				last = skip == 2;
 				ll = 0;
 			}
@@ -542,7 +544,24 @@ stream_mode(size_t max, int log)
 			if (ended || bad)
 				break;
 			len = off = lstart = 0;
-			ssize_t r = read(0, buf, cap);
+			/* The rest of a chunk's data: from the pipe to the client
+			 * without a copy through here (splice), while it can. */
+			while (skip && spliced) {
+				ssize_t m = alba_respond_splice(0, 1, skip > (1 << 20) ? (1 << 20) : (size_t)skip);
+				if (m == -1)
+					goto done;	/* the client went away, or stopped reading */
+				if (m == -2)
+					spliced = 0;
+				if (m <= 0)
+					break;
+				skip -= (unsigned long long)m;
+				ended = last && skip == 0;
+			}
+			if (ended || (skip && spliced))
+				break;	/* the end, or the input ended inside a chunk */
+			/* After a big chunk, the next size line is likely another
+			 * big chunk's: read only as far as it, the rest is spliced. */
+			ssize_t r = read(0, buf, spliced && size >= 16384 ? 32 : cap);
 			if (r <= 0)
 				break;
 			len = (size_t)r;

@@ -1,6 +1,7 @@
 /* ISC license. */
 /* response.c: HTTP/1.1 responses, whole or chunked, and a lingering close. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -94,6 +95,27 @@ int
 alba_respond_write(int fd, const char *p, size_t n)
 {
 	return writeall(fd, p, n);
+}
+
+ssize_t
+alba_respond_splice(int in, int fd, size_t n)
+{
+	ssize_t m;
+
+	/* A pipe under a bound polls before each write (writeall): no
+	 * splice there, it could block past the bound. */
+	if (write_timeout_ms < 0)
+		return -2;
+	do
+		m = splice(in, NULL, fd, NULL, n, SPLICE_F_MOVE | SPLICE_F_MORE);
+	while (m < 0 && errno == EINTR);
+	if (m >= 0)
+		return m;
+	if (errno == EINVAL)
+		return -2;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		alba_warn("the client took no byte for %ld ms: giving up", write_timeout_ms);
+	return -1;
 }
 
 /* The pages of share/albatros load their script and style from this

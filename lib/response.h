@@ -9,6 +9,8 @@
 #ifndef ALBA_RESPONSE_H
 #define ALBA_RESPONSE_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 /* The reason phrase of a status ("Not Found"). */
@@ -26,6 +28,12 @@ int alba_respond_chunk(int fd, const char *data, size_t len);
 int alba_respond_end(int fd);
 /* Bytes as they are (a body framed by the caller). */
 int alba_respond_write(int fd, const char *data, size_t len);
+/* Up to n bytes from the pipe in to fd, as they are, without copying them
+ * through this process (splice(2)), under the same write bound: the
+ * number moved, 0 at the end of the input, -1 if the peer went away or
+ * took no byte for the bound, -2 when fd and in cannot be spliced (fd a
+ * pipe under a bound: write instead). */
+ssize_t alba_respond_splice(int in, int fd, size_t n);
 /* From now on a write to fd that takes no byte for ms milliseconds fails
  * (-1) as if the peer had gone away: a client that stops reading does
  * not hold the answer's processes.  0: no bound. */
