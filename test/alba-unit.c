@@ -18,8 +18,8 @@
 #include "refname.h"
 
 static const char usage_str[] =
-    "usage: alba-unit hmac key | b64enc std|url|raw | b64dec std|url|raw |"
-    " cteq a b | refname s | mask inject [piece] | read max | pass | get path | set path json | del path |"
+    "usage: alba-unit hmac key | b64enc std|url|raw | b64dec std|url|raw | b64lines std|url|raw |"
+    " cteq a b | refname s | mask inject [piece|each] | read max | pass | get path | set path json | del path |"
     " jq prog | http [-m max] [-r retries] [-t ms] [-d body] method service path |"
     " stream service path";
 
@@ -164,6 +164,22 @@ main(int argc, char **argv)
 		}
 		fwrite(out, 1, n, stdout);
 		free(out);
+	} else if (strcmp(verb, "b64lines") == 0 && argc == 3) {
+		/* Each line decoded alone: "ok" or "bad" for each. */
+		int f = b64flags(argv[2]);
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t ll;
+		while ((ll = getline(&line, &cap, stdin)) > 0) {
+			unsigned char *out;
+			if (line[ll - 1] == '\n')
+				ll--;
+			if ((out = malloc((size_t)ll / 4 * 3 + 3)) == NULL)
+				alba_die(ALBA_TEMP, "out of memory");
+			puts(alba_b64_decode(line, (size_t)ll, out, f) == (size_t)-1 ? "bad" : "ok");
+			free(out);
+		}
+		free(line);
 	} else if (strcmp(verb, "cteq") == 0 && argc == 4) {
 		return alba_ct_streq(argv[2], strlen(argv[2]), argv[3], strlen(argv[3])) ?
 		    0 : ALBA_NO;
@@ -173,26 +189,37 @@ main(int argc, char **argv)
 			printf("%s\n", why);
 		return why ? ALBA_NO : ALBA_OK;
 	} else if (strcmp(verb, "mask") == 0 && (argc == 3 || argc == 4)) {
-		/* mask inject [piece]: the input fed piece bytes at a time. */
+		/* mask inject [piece|each]: the input fed piece bytes at a time;
+		 * each: once per piece size from 1 to the whole, one after the
+		 * other (many cases in one process, for valgrind's sake). */
 		struct alba_mask m;
-		size_t outlen, rawlen, piece = 0, off = 0;
+		size_t outlen, rawlen, piece = 0, off, k, last;
 		const unsigned char *out;
+		int each = argc == 4 && strcmp(argv[3], "each") == 0;
 
-		if (argc == 4 && (alba_scan_size(argv[3], &piece) || piece == 0))
+		if (argc == 4 && !each && (alba_scan_size(argv[3], &piece) || piece == 0))
 			alba_dieusage(usage_str);
 		in = alba_read_all(0, (size_t)1 << 20, &len);
-		if (in == NULL || alba_mask_init(&m, argv[2], strlen(argv[2])))
+		if (in == NULL)
 			alba_die(ALBA_TEMP, "out of memory");
-		do {
-			size_t k = piece && len - off > piece ? piece : len - off;
-			out = alba_mask_feed(&m, (const unsigned char *)in + off, k,
-			    off + k == len, &outlen, &rawlen);
-			if (out == NULL)
+		last = each ? (len ? len : 1) : piece;
+		for (piece = each ? 1 : piece; piece <= last; piece++) {
+			if (alba_mask_init(&m, argv[2], strlen(argv[2])))
 				alba_die(ALBA_TEMP, "out of memory");
-			fwrite(out, 1, outlen, stdout);
-			off += k;
-		} while (off < len);
-		alba_mask_free(&m);
+			off = 0;
+			do {
+				k = piece && len - off > piece ? piece : len - off;
+				out = alba_mask_feed(&m, (const unsigned char *)in + off, k,
+				    off + k == len, &outlen, &rawlen);
+				if (out == NULL)
+					alba_die(ALBA_TEMP, "out of memory");
+				fwrite(out, 1, outlen, stdout);
+				off += k;
+			} while (off < len);
+			alba_mask_free(&m);
+			if (!each)
+				break;
+		}
 		free(in);
 		return ALBA_OK;
 	} else if (strcmp(verb, "read") == 0 && argc == 3) {
