@@ -45,13 +45,18 @@ append() {
 }
 
 # procs: the request processes of this test's alba-serve (alba-logs and
-# alba-http), found by the ALBA_LOG in their environment.
+# alba-http, or valgrind running them under ALBA_VALGRIND), found by the
+# ALBA_LOG in their environment.
 procs() {
-	local p c n=0
+	local p c n=0 a
 	for p in /proc/[0-9]*; do
 		read -r c <"$p/comm" 2>/dev/null || continue
 		case $c in
 		alba-logs | alba-http) ;;
+		memcheck-*)
+			mapfile -d '' -t a <"$p/cmdline" 2>/dev/null || continue
+			[[ " ${a[*]}" =~ [\ /]alba-(logs|http)( |$) ]] || continue
+			;;
 		*) continue ;;
 		esac
 		tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "ALBA_LOG=$ALBA_LOG" && n=$((n + 1))
