@@ -96,6 +96,8 @@ clean(const struct alba_mask *m, const unsigned char *in, size_t n, int final)
 	const unsigned char *next[ALBA_MASK_FIRSTS], *end = in + n, *p;
 	size_t i, k;
 
+	if (n == 0)
+		return 0;	/* in may be NULL: no memchr */
 	if (m->nfirst > ALBA_MASK_FIRSTS) {
 		for (i = 0; i < n && !starts(m, in + i, n - i, final); i++)
 			;
