@@ -417,7 +417,9 @@ follow_alloc(struct alba_follow *fw, struct astate *st)
 		long t = 200;
 		if (drain_at >= 0 && lx.follow && drain_at - now < t)
 			t = (long)(drain_at - now);
-		if (lx.c == NULL && retry_at - now < t)
+		/* The log's retry time counts once the task has started:
+		 * before, it is the allocation watch that wakes us. */
+		if (lx.c == NULL && st->started && retry_at - now < t)
 			t = (long)(retry_at - now);
 		if (t < 0)
 			t = 0;
