@@ -251,7 +251,8 @@ watch_stderr() {
 	# A second look after the builds' ends: nothing is reported twice.
 	sleep 2
 	for id in "${ids[@]}"; do
-		assert_equal "$(jq -r --arg id "$id" 'select(.job.id == $id) | .status.state' "$BATS_TEST_TMPDIR/w.out")" success
+		# (with its description: a failure says what the build did)
+		assert_equal "$(jq -r --arg id "$id" 'select(.job.id == $id) | "\(.status.state): \(.status.description)"' "$BATS_TEST_TMPDIR/w.out")" "success: build succeeded"
 	done
 	run grep -c "refused" "$BATS_TEST_TMPDIR/w.err"
 	assert_output 0
