@@ -19,7 +19,7 @@ setup() {
 	printf 'deploying with sup3r-s3cr3t-value\n'
 	if [ "$NOMAD_META_BRANCH" = live ]; then
 		i=0
-		while [ ! -e "$GO_FILE" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+		while [ ! -e "$GO_FILE" ] && [ $i -lt $((BROWSER_WAIT_MS / 100)) ]; do sleep 0.1; i=$((i + 1)); done
 	fi
 	printf '\033[38;5;208mamber\033[0m and \033[38;2;255;0;128mpink\033[0m\n'
 	printf '\033[1;31merror\033[0m[E0425]: cannot find value \033[1mx\033[0m\n' >&2
@@ -31,10 +31,15 @@ setup() {
 	printf '\033[32mok\033[0m\n'
 	SH
 	GO_FILE=$BATS_TEST_TMPDIR/go
-	export GO_FILE
+	# How long the page and the live build wait for each other: 30 s, 120 s
+	# when every stage runs under valgrind (each /build/info poll is three).
+	BROWSER_WAIT_MS=30000
+	[ -z "${ALBA_SLOW:-}" ] || BROWSER_WAIT_MS=120000
+	export GO_FILE BROWSER_WAIT_MS
 	jq --arg f "$BATS_TEST_TMPDIR/build.sh" --arg go "$GO_FILE" \
 		'.Job.TaskGroups[0].Tasks[0].Config.args = [$f] |
-		 .Job.TaskGroups[0].Tasks[0].Env.GO_FILE = $go' \
+		 .Job.TaskGroups[0].Tasks[0].Env.GO_FILE = $go |
+		 .Job.TaskGroups[0].Tasks[0].Env.BROWSER_WAIT_MS = env.BROWSER_WAIT_MS' \
 		"$BATS_TEST_TMPDIR/builder.json" >"$BATS_TEST_TMPDIR/builder2.json"
 	curl -sSf -X PUT --data-binary @"$BATS_TEST_TMPDIR/builder2.json" \
 		"$NOMAD_URL/v1/jobs?namespace=ci" >/dev/null

@@ -50,7 +50,7 @@ async function watch(page) {
 			document.querySelectorAll('.log.done').length === 2);
 		if (done && ['success', 'failure', 'error'].includes(st))
 			break;
-		if (Date.now() - t0 > 30000)
+		if (Date.now() - t0 > Number(process.env.BROWSER_WAIT_MS || 30000))
 			break;
 		await page.waitForTimeout(50);
 	}
