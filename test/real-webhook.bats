@@ -216,6 +216,47 @@ echo "short build"'
 	[ "$(curl -sS "$NOMAD_URL/v1/job/$(uri "$old")?namespace=ci" | jq -r .Stop)" = true ]
 }
 
+@test "real: two builds of a branch dispatched in the same second: the older is cancelled, the newer succeeds" {
+	# Two commits in one push (one delivery, on another branch); the two
+	# builds of the branch "same-second" are dispatched by hand, back to
+	# back, so that their IDs carry the same second: Nomad's CreateIndex,
+	# not the clock, tells which is the newer.
+	printf '#!/bin/sh\nsleep 30\n' >"$WORK/.albatros"
+	chmod +x "$WORK/.albatros"
+	git -C "$WORK" add .albatros
+	git -C "$WORK" -c user.name=albatros -c user.email=albatros@example.org commit -q -m older
+	older=$(git -C "$WORK" rev-parse HEAD)
+	push same-second-src '#!/bin/sh
+echo "built $COMMIT"'
+	newer=$commit
+	doc() {
+		jq -nc --arg g "$GITEA_URL" --arg t "$GITEA_TOKEN" --arg u "$REPO_URL" --arg c "$1" \
+			'{config: {gitea: {url: $g, token: $t}, cancel_previous: true},
+			  build: {repo_url: $u, commit: $c, branch: "same-second", flavor: "same"}}'
+	}
+	for try in 1 2 3; do
+		# At the start of a second, so that both fit in it.
+		while [ "$(date +%N)" -gt 300000000 ]; do sleep 0.05; done
+		run -0 --separate-stderr alba-dispatch < <(doc "$older")
+		old=$(jq -r .job.id <<<"$output")
+		run -0 --separate-stderr alba-dispatch < <(doc "$newer")
+		newdoc=$output
+		new=$(jq -r .job.id <<<"$newdoc")
+		[ "${old%-*}" != "${new%-*}" ] || break
+	done
+	[ "${old%-*}" = "${new%-*}" ]
+	[ "$(curl -sS "$NOMAD_URL/v1/job/$(uri "$old")?namespace=ci" | jq -r .Stop)" = true ]
+	[ "$(curl -sS "$NOMAD_URL/v1/job/$(uri "$new")?namespace=ci" | jq -r .Stop)" = false ]
+	run -0 --separate-stderr timeout 90 alba-status -w -p <<<"$newdoc"
+	[ "$(jq -r .status.state <<<"$output")" = success ]
+	run -0 gitea_statuses "$REPO" "$older"
+	[ "$(jq -sc 'map(select(.context == "albatros/same")) | last | [.state, .description]' <<<"$output")" = \
+		"$(jq -nc --arg d "cancelled by $new" '["error", $d]')" ]
+	run -0 gitea_statuses "$REPO" "$newer"
+	[ "$(jq -sc 'map(select(.context == "albatros/same")) | last | [.state, .target_url]' <<<"$output")" = \
+		"$(jq -nc --arg u "$SERVE_URL/build?job=$(uri "$new")&log=stderr" '["success", $u]')" ]
+}
+
 @test "real: alba-status -S posts a final status lost while no waiter ran" {
 	push lost '#!/bin/sh
 sleep 2
