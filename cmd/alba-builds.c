@@ -458,7 +458,8 @@ badge_mode(jv doc, jv config, const char *ns, const char *repo)
 	return out;
 }
 
-/* -s: the build alba-status looked up (.job, .status) as one row. */
+/* -s: the build alba-status looked up (.job, .status) as one row.  Consumes
+ * doc. */
 static jv
 one_mode(jv doc)
 {
@@ -477,6 +478,7 @@ one_mode(jv doc)
 		jv_free(meta);
 		meta = jv_null();
 	}
+	jv_free(doc);	/* id and ns are copies */
 	return JV_OBJECT(jv_string("builds"), JV_ARRAY(row(id, ns, meta, jv_null(), status)),
 	    jv_string("next"), jv_null());
 }

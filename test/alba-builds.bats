@@ -119,3 +119,15 @@ builds() {
 	run -100 alba-builds -n 0
 	run -100 alba-builds -b -s
 }
+
+@test "-s: the build alba-status looked up, as the one row of a list" {
+	# No service: -s reads only the document (under make check-valgrind,
+	# this run once leaked the whole document).
+	in='{"job":{"id":"builder/dispatch-1700000000-abcdef12","namespace":"ci","meta":{"COMMIT":"c0ffee","BRANCH":"main"}},"status":{"state":"success","exit_code":0}}'
+	run -0 --separate-stderr alba-builds -s <<<"$in"
+	jq -e '.builds.next == null and (.builds.builds | length == 1) and (.builds.builds[0] |
+		.id == "builder/dispatch-1700000000-abcdef12" and .namespace == "ci" and
+		.state == "success" and .exit_code == 0 and .commit == "c0ffee" and .branch == "main" and
+		.url == "/build?job=builder%2Fdispatch-1700000000-abcdef12&log=stderr")' <<<"$output"
+	[ "$stderr" = "" ]
+}

@@ -175,6 +175,11 @@ bad() {
 	verify "$(doc g)"
 	assert_equal "$status" 100
 	assert_equal "$stderr" "alba-verify: fatal: malformed form body: a bad %-escape in payload="
+	# A NUL is refused when it is decoded, not left to cut the JSON.
+	sed -i 's/%ZZ$/%00%7D/' "$W/g/body"
+	verify "$(doc g)"
+	assert_equal "$status" 100
+	assert_equal "$stderr" "alba-verify: fatal: malformed form body: a bad %-escape in payload="
 }
 
 @test "gitea form delivery: a signature over the form body is refused" {
@@ -472,6 +477,27 @@ bad() {
 		verify "$(tokdoc a ".ref = $(jq -n --arg b "refs/heads/$b" '$b')")"
 		assert_equal "$status" 0 || { echo "refused: $b"; return 1; }
 	done
+}
+
+@test "bad delivery ID: over 128 bytes or another character than A-Z a-z 0-9 . : _ - gives 400" {
+	# It becomes Nomad's IdempotencyToken: bounded, and no byte that a log
+	# line or a URL would carry differently.
+	local d128
+	d128=$(printf 'd%.0s' {1..128})
+	gen a --forge gitea --event push --secret "$SECRET" --delivery "$d128"
+	verify "$(doc a)"
+	assert_equal "$status" 0
+	assert_equal "$(jq -r .build.delivery <<<"$output")" "$d128"
+	gen a --forge gitea --event push --secret "$SECRET" --delivery "${d128}9"
+	verify "$(doc a)"
+	assert_equal "$status" 100
+	[[ "$stderr" == 'alba-verify: fatal: invalid build.delivery "ddd'*'": longer than 128 bytes' ]]
+	gen a --forge gitea --event push --secret "$SECRET" --delivery 'a/b'
+	verify "$(doc a)"
+	bad 'invalid build.delivery "a/b": not made of A-Z a-z 0-9 . : _ -'
+	gen a --forge gitea --event push --secret "$SECRET" --delivery 'ok.1:x_y-Z'
+	verify "$(doc a)"
+	assert_equal "$status" 0
 }
 
 @test "bad flavor: 400; the default flavor is \"default\"" {

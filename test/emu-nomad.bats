@@ -385,6 +385,20 @@ behave() {
 	wait_dead "$child"
 }
 
+@test "lifecycle: a finish before the task started ends its run, not a stop" {
+	# A test that dispatches and finishes at once (hold) must get the
+	# finish's verdict whatever the timing: before the emulator's start
+	# delay ran out, a finish used to kill the alloc (DesiredStatus stop).
+	start
+	parent
+	behave '{"job":"ci","place_delay":0.3,"start_delay":0.6,"hold":true}'
+	dispatch
+	curl -sSf -X POST --data "{\"job\":\"$child\",\"exit_code\":0}" "$U/_emu/nomad/finish" >/dev/null
+	wait_dead "$child"
+	allocs "$child" | jq -e '.[0] | .ClientStatus == "complete" and .DesiredStatus == "run"
+		and ([.TaskStates.executor.Events[].Type] == ["Received","Task Setup","Started","Terminated"])'
+}
+
 @test "lifecycle: exit 3 fails the task and the alloc" {
 	start
 	parent

@@ -216,6 +216,53 @@ echo "short build"'
 	[ "$(curl -sS "$NOMAD_URL/v1/job/$(uri "$old")?namespace=ci" | jq -r .Stop)" = true ]
 }
 
+@test "real: two builds of a branch dispatched in the same second: the older is cancelled, the newer succeeds" {
+	# Two commits in one push (one delivery, on another branch), then two
+	# builds of the branch "same-second" dispatched back to back with curl,
+	# so that their IDs carry the same second even when the suite runs
+	# under valgrind; the newer's cancel_previous (alba-status -c, the code
+	# alba-dispatch runs) must tell the older by Nomad's CreateIndex, not
+	# by the clock.
+	printf '#!/bin/sh\nsleep 30\n' >"$WORK/.albatros"
+	chmod +x "$WORK/.albatros"
+	git -C "$WORK" add .albatros
+	git -C "$WORK" -c user.name=albatros -c user.email=albatros@example.org commit -q -m older
+	older=$(git -C "$WORK" rev-parse HEAD)
+	push same-second-src '#!/bin/sh
+echo "built $COMMIT"'
+	newer=$commit
+	dispatch() {
+		curl -sSf -X POST "$NOMAD_URL/v1/job/builder/dispatch?namespace=ci" --data-binary "$(jq -nc \
+			--arg u "$REPO_URL" --arg c "$1" \
+			'{Meta: {REPO_URL: $u, COMMIT: $c, BRANCH: "same-second", FLAVOR: "same"}}')"
+	}
+	for try in 1 2 3; do
+		while [ "$(date +%N)" -gt 500000000 ]; do sleep 0.02; done
+		old=$(dispatch "$older" | jq -r .DispatchedJobID)
+		reply=$(dispatch "$newer")
+		new=$(jq -r .DispatchedJobID <<<"$reply")
+		[ "${old%-*}" != "${new%-*}" ] || break
+	done
+	[ "${old%-*}" = "${new%-*}" ]
+	newdoc=$(jq -nc --arg g "$GITEA_URL" --arg t "$GITEA_TOKEN" --arg u "$REPO_URL" \
+		--arg c "$newer" --argjson r "$reply" \
+		'{config: {gitea: {url: $g, token: $t}, cancel_previous: true},
+		  build: {repo_url: $u, commit: $c, branch: "same-second", flavor: "same"},
+		  job: {id: $r.DispatchedJobID, namespace: "ci", eval_id: $r.EvalID, parent: "builder", nomad: $r}}')
+	run -0 --separate-stderr alba-status -c <<<"$newdoc"
+	jq -e --arg o "$old" --arg n "$new" '.status.cancelled | any(.[]; . == $o) and all(.[]; . != $n)' <<<"$output"
+	[ "$(curl -sS "$NOMAD_URL/v1/job/$(uri "$old")?namespace=ci" | jq -r .Stop)" = true ]
+	[ "$(curl -sS "$NOMAD_URL/v1/job/$(uri "$new")?namespace=ci" | jq -r .Stop)" = false ]
+	run -0 --separate-stderr timeout 90 alba-status -w -p <<<"$newdoc"
+	[ "$(jq -r .status.state <<<"$output")" = success ]
+	run -0 gitea_statuses "$REPO" "$older"
+	[ "$(jq -sc 'map(select(.context == "albatros/same")) | last | [.state, .description]' <<<"$output")" = \
+		"$(jq -nc --arg d "cancelled by $new" '["error", $d]')" ]
+	run -0 gitea_statuses "$REPO" "$newer"
+	[ "$(jq -sc 'map(select(.context == "albatros/same")) | last | [.state, .target_url]' <<<"$output")" = \
+		"$(jq -nc --arg u "$SERVE_URL/build?job=$(uri "$new")&log=stderr" '["success", $u]')" ]
+}
+
 @test "real: alba-status -S posts a final status lost while no waiter ran" {
 	push lost '#!/bin/sh
 sleep 2

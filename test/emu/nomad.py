@@ -39,7 +39,9 @@ an optional "namespace", default "default"):
   POST /_emu/nomad/finish     {"job": "<child id>", "exit_code": N}
                               or {"job": ..., "outcome": "success"|"failure"|
                               "lost"} ends the current run of a child (e.g. a
-                              "hold" one) now.
+                              "hold" one) now; before the task has started,
+                              it ends the first run as soon as it starts
+                              (never a stop: only a DELETE stops).
   POST /_emu/nomad/log        {"alloc": "<alloc id>" | "job": "<child id>",
                               "task": optional, "stream": "stdout"|"stderr",
                               "data": "text" | "data_b64": "..."}  appends
@@ -1788,12 +1790,14 @@ class NomadEmulator(emucore.Emulator):
             sys.stderr.write("nomad emu: driver of %s failed: %r\n" % (j.d["ID"], e))
             traceback.print_exc()
 
-    def _sleep(self, rt, secs):
-        """Interruptible sleep: True if stopped or finished meanwhile."""
+    def _sleep(self, rt, secs, finish=False):
+        """Interruptible sleep: True if stopped meanwhile, or (finish=True,
+        inside a run) finished.  A finish that comes before the task has
+        started waits for the run it ends: it is not a stop."""
         deadline = time.monotonic() + max(0.0, secs)
         with self.mu:
             while True:
-                if rt.stop or rt.finish is not None:
+                if rt.stop or (finish and rt.finish is not None):
                     return True
                 rem = deadline - time.monotonic()
                 if rem <= 0:
@@ -2119,7 +2123,7 @@ class NomadEmulator(emucore.Emulator):
             run_time = max(run_time, tl[-1][0] + 0.05)
         i = 0
         while i < len(tl):
-            if self._sleep(rt, tl[i][0] - (time.monotonic() - t0)):
+            if self._sleep(rt, tl[i][0] - (time.monotonic() - t0), finish=True):
                 break
             with self.mu:
                 now = time.monotonic() - t0
@@ -2132,7 +2136,7 @@ class NomadEmulator(emucore.Emulator):
                 while not rt.stop and rt.finish is None:
                     self.cond.wait()
         else:
-            self._sleep(rt, run_time - (time.monotonic() - t0))
+            self._sleep(rt, run_time - (time.monotonic() - t0), finish=True)
         with self.mu:
             if rt.stop:
                 return "stopped"
