@@ -56,6 +56,15 @@ alba_respond_timeout(int fd, long ms)
 		write_timeout_ms = -ms;	/* not a socket: poll before each write */
 }
 
+/* The write bound passed: say so; -1. */
+static int
+gave_up(void)
+{
+	alba_warn("the client took no byte for %ld ms: giving up",
+	    write_timeout_ms < 0 ? -write_timeout_ms : write_timeout_ms);
+	return -1;
+}
+
 /* Write everything, or -1 if the peer went away or took no byte for the
  * write timeout. */
 static int
@@ -86,9 +95,7 @@ writeall(int fd, const char *p, size_t n)
 	}
 	return 0;
 timeout:
-	alba_warn("the client took no byte for %ld ms: giving up",
-	    write_timeout_ms < 0 ? -write_timeout_ms : write_timeout_ms);
-	return -1;
+	return gave_up();
 }
 
 int
@@ -113,9 +120,7 @@ alba_respond_splice(int in, int fd, size_t n)
 		return m;
 	if (errno == EINVAL)
 		return -2;
-	if (errno == EAGAIN || errno == EWOULDBLOCK)
-		alba_warn("the client took no byte for %ld ms: giving up", write_timeout_ms);
-	return -1;
+	return errno == EAGAIN || errno == EWOULDBLOCK ? gave_up() : -1;
 }
 
 /* The pages of share/albatros load their script and style from this
