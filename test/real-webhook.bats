@@ -80,10 +80,13 @@ uri() { jq -rn --arg s "$1" '$s|@uri'; }
 # kill_waiter: SIGKILL the waiter (alba-status -w) that alba-serve started
 # for a build of this suite's Nomad, once it runs.
 kill_waiter() {
-	local i p n=0
+	local i p c n=0
 	for i in $(seq 100); do
 		for p in /proc/[0-9]*; do
-			[ "$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" = "alba-status -w -p " ] || continue
+			# By name from alba-serve; under valgrind (test/run), the
+			# same arguments after memcheck's, with the binary's path.
+			c=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")
+			[[ $c == "alba-status -w -p " || $c == *" /"*"/alba-status -w -p " ]] || continue
 			tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qx "NOMAD_ADDR=$NOMAD_URL" || continue
 			kill -9 "${p#/proc/}" 2>/dev/null && n=$((n + 1))
 		done
