@@ -12,9 +12,10 @@
 # One stack for the file.  ALBA_SERVICE_TIMEOUT=1 and ALBA_EVENT_IDLE=2
 # lower the documented bounds so that a 10 s stall ends each request on its
 # bound instead of waiting: the stall, not the bound, is what is tested.
-# Under ALBA_SLOW (valgrind) the bound is 2 s and the time limits of the
-# cells three times theirs: a valgrind run is seconds of CPU, and the
-# timings are this file's business without it.
+# Under ALBA_SLOW (valgrind) the bound is 2 s and the cells' times are
+# printed, not judged: a valgrind run is seconds of CPU, ten times that
+# beside another suite, and the timings are this file's business without
+# it (the answers, messages, dispatches and secrets are judged in both).
 
 load helpers
 load stack
@@ -162,9 +163,10 @@ record() {
 check() {
 	[ "$2" = "$3" ] || printf '%s: got %s, want %s\n' "$1" "$2" "$3" >>"$W/bad"
 }
-# within CELL MS LIMIT: collect a time over LIMIT (times $SLOW).
+# within CELL MS LIMIT: collect a time over LIMIT (not under ALBA_SLOW).
 within() {
-	[ "$2" -le $(($3 * SLOW)) ] || printf '%s: %s ms, over the bound of %s ms\n' "$1" "$2" "$(($3 * SLOW))" >>"$W/bad"
+	[ -n "${ALBA_SLOW:-}" ] || [ "$2" -le "$3" ] ||
+		printf '%s: %s ms, over the bound of %s ms\n' "$1" "$2" "$3" >>"$W/bad"
 }
 
 # The dispatches Nomad received for a delivery, and the jobs that hold its
